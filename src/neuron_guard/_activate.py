@@ -92,11 +92,29 @@ def install() -> Installation:
 
 
 def _activate_components(settings: Settings) -> None:
+    """Install the hook (tables, env checks) and the report writer.
+
+    Fails closed in strict mode (the error propagates) and open otherwise. A
+    :class:`PreviewError` (a preview item found at start-up) always propagates.
+    """
+    from ._errors import PreviewError
+
     reapply_warning_filters()
+    if settings.report:
+        try:
+            from . import _report
+
+            undo = _report.install(settings)
+            if undo is not None:
+                _installation.add(undo)
+        except Exception as exc:
+            runtime.internal_error("starting the report", exc)
     try:
         from . import _hook
 
         _installation.add(_hook.install(settings))
+    except PreviewError:
+        raise
     except Exception as exc:
         runtime.internal_error("loading tier tables", exc)
 

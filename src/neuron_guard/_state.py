@@ -160,6 +160,7 @@ class Runtime:
         ``cell`` is the calling guard's counter cell: it is set to ``0`` when later uses
         can take the fast path. ``depth`` is how many frames up the user's code starts.
         """
+        __tracebackhide__ = True  # pytest: show the user's call, not ours
         info = it.info
         settings = self.settings
         scoped = scoped_allow.get()
@@ -197,7 +198,7 @@ class Runtime:
             it.first.setdefault(action, where)
             self._notify(it, action, *where)
         if action == Action.RAISE:
-            raise self.error(info, action)
+            raise self.error(info, action) from None
         if warn_now:
             self._warn(it, action, frame)
             if info.preview and info.deprecated is not None and action == Action.WARN:
@@ -216,19 +217,21 @@ class Runtime:
             if frame is None:
                 warnings.warn(msg, category, stacklevel=2)
             else:
-                g = frame.f_globals
+                # no registry: warn-once is ours (the registry is reset by
+                # catch_warnings() and pytest); no module_globals: a loader that cannot
+                # give source (``python -c``) would fail the call
                 warnings.warn_explicit(
                     msg,
                     category,
                     frame.f_code.co_filename,
                     frame.f_lineno,
-                    module=g.get("__name__", "__main__"),
+                    module=frame.f_globals.get("__name__", "__main__"),
                     registry=None,
-                    module_globals=g,
                 )
-        except BaseException:
+        except BaseException as exc:
             # a filter turned the warning into an error: the next use must raise again
             it.warned = False
+            exc.__suppress_context__ = True  # not "during handling of TypeError"
             raise
 
     def error(self, info: ItemInfo, action: str = Action.RAISE) -> PreviewError:

@@ -1,0 +1,545 @@
+"""Tier tables: parse, validate and merge them; decide which entries hold here.
+
+Sources, in order (later ones override earlier ones by (kind, name, argument), and for
+model classes by (name, framework, library, workload)):
+
+1. the embedded Neuron table (``data/neuron/*.toml``, pre-compiled into
+   ``_embedded_table.py`` so start-up needs no TOML parser);
+2. files named by ``NEURON_GUARD_TABLES`` (joined by ``os.pathsep``);
+3. files named by ``[tool.neuron_guard] tables`` in ``pyproject.toml``;
+4. tables published under the entry-point group ``neuron_guard.tables`` (the entry point
+   names a TOML resource, ``package:path/to/file.toml``, or a callable returning a dict).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._errors import ConfigError
+from ._types import Kind, Tier
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Mapping
+
+    from ._config import Settings
+
+__all__ = ["SCHEMA", "Entry", "Table", "load_file", "load_table", "parse_table"]
+
+#: The newest table schema this version understands.
+SCHEMA = 1
+
+_COMMON = {
+    "name": "str",
+    "tier": "tier",
+    "source": "str",
+    "package": "str",
+    "versions": "spec",
+    "sdk": "spec",
+    "replacement": "str",
+    "deprecated": "version",
+    "removed": "version",
+    "note": "str",
+    "triggers": "triggers",
+}
+_EXTRA: dict[str, dict[str, str]] = {
+    "api": {"argument": "str", "values": "strlist"},
+    "env": {"values": "strlist"},
+    "flag": {"aliases": "strlist", "values": "strlist", "carriers": "carriers"},
+    "package": {"module": "module"},
+    "feature": {},
+    "model": {"framework": "str", "library": "str", "workload": "workload"},
+}
+KEYS: dict[str, dict[str, str]] = {k: {**_COMMON, **v} for k, v in _EXTRA.items()}
+_TOP_KEYS = ("schema", *KEYS)
+_CARRIER_KINDS = ("env", "api", "cli")
+
+
+class Entry:
+    """One validated table entry. ``origin`` is the table it came from, ``index`` its place."""
+
+    __slots__ = (
+        "aliases",
+        "argument",
+        "carriers",
+        "deprecated",
+        "framework",
+        "index",
+        "kind",
+        "library",
+        "module",
+        "name",
+        "note",
+        "origin",
+        "package",
+        "removed",
+        "replacement",
+        "sdk",
+        "source",
+        "tier",
+        "triggers",
+        "values",
+        "versions",
+        "workload",
+    )
+
+    def __init__(self, kind: str, data: Mapping[str, Any], origin: str, index: int) -> None:
+        self.kind = Kind(kind)
+        self.origin = origin
+        self.index = index
+        self.name: str = data["name"]
+        self.tier = Tier(data["tier"].lower())
+        self.source: str | None = data.get("source")
+        self.package: str | None = data.get("package")
+        self.versions: str | None = data.get("versions")
+        self.sdk: str | None = data.get("sdk")
+        self.replacement: str | None = data.get("replacement")
+        self.deprecated: str | None = data.get("deprecated")
+        self.removed: str | None = data.get("removed")
+        self.note: str | None = data.get("note")
+        self.triggers: tuple[str, ...] = tuple(data.get("triggers", ()))
+        self.argument: str | None = data.get("argument")
+        self.values: tuple[str, ...] | None = (
+            tuple(data["values"]) if data.get("values") is not None else None
+        )
+        self.aliases: tuple[str, ...] = tuple(data.get("aliases", ()))
+        self.carriers: tuple[str, ...] = tuple(data.get("carriers", ()))
+        self.module: str | None = data.get("module")
+        self.framework: str | None = data.get("framework")
+        self.library: str | None = data.get("library")
+        self.workload: str | None = data.get("workload")
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """What later sources override by."""
+        if self.kind is Kind.MODEL:
+            return (
+                "model",
+                self.name,
+                self.framework or "",
+                self.library or "",
+                self.workload or "",
+            )
+        return (str(self.kind), self.name, self.argument or "")
+
+    @property
+    def display_name(self) -> str:
+        """The name used in messages, events and allow patterns."""
+        return f"{self.name}:{self.argument}" if self.argument else self.name
+
+    @property
+    def import_name(self) -> str:
+        """For a package entry, the module it is imported as."""
+        return self.module or self.name.replace("-", "_")
+
+    def label(self) -> str:
+        return f"{self.origin}: [[{self.kind}]] #{self.index + 1} {self.name!r}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": str(self.kind)}
+        for key in KEYS[str(self.kind)]:
+            value = getattr(self, key)
+            if value is None or value == ():
+                continue
+            out[key] = list(value) if isinstance(value, tuple) else str(value)
+        out["origin"] = self.origin
+        return out
+
+    def __repr__(self) -> str:
+        extra = f" versions={self.versions!r}" if self.versions else ""
+        extra += f" sdk={self.sdk!r}" if self.sdk else ""
+        return f"<Entry {self.kind}:{self.display_name} {self.tier}{extra} from {self.origin}>"
+
+
+# -- validation ----------------------------------------------------------------
+
+
+def _fail(origin: str, where: str, key: str | None, msg: str, value: Any = None) -> ConfigError:
+    text = f"{origin}: {where}: {msg}" if where else f"{origin}: {msg}"
+    return ConfigError(text, source=origin, entry=where or None, key=key, value=value)
+
+
+def _check_value(kind: str, key: str, typ: str, value: Any, origin: str, where: str) -> None:
+    def bad(expected: str) -> ConfigError:
+        return _fail(origin, where, key, f"{key!r} must be {expected}, not {value!r}", value)
+
+    if typ in ("str", "module"):
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a non-empty string")
+        if typ == "module" and not all(p.isidentifier() for p in value.split(".")):
+            raise bad("a dotted module name")
+    elif typ == "tier":
+        if not isinstance(value, str) or value.strip().lower() not in ("alpha", "beta", "stable"):
+            raise bad("'alpha', 'beta' or 'stable'")
+    elif typ == "workload":
+        if value not in ("training", "inference"):
+            raise bad("'training' or 'inference'")
+    elif typ in ("strlist", "triggers", "carriers"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise bad("a list of non-empty strings")
+        if typ == "triggers":
+            for v in value:
+                prefix, sep, rest = v.partition(":")
+                if not sep or prefix not in KEYS or not rest:
+                    msg = (
+                        f"trigger {v!r} must be 'KIND:NAME' with KIND one of "
+                        + ", ".join(repr(k) for k in KEYS)
+                    )
+                    raise _fail(origin, where, key, msg, v)
+        if typ == "carriers":
+            for v in value:
+                prefix, sep, rest = v.partition(":")
+                if not sep or prefix not in _CARRIER_KINDS or not rest:
+                    msg = (
+                        f"carrier {v!r} must be 'env:VAR', 'api:DOTTED.NAME:ARGUMENT' or "
+                        "'cli:PROGRAM'"
+                    )
+                    raise _fail(origin, where, key, msg, v)
+                if prefix == "api" and rest.count(":") != 1:
+                    msg = f"carrier {v!r} must name the argument: 'api:DOTTED.NAME:ARGUMENT'"
+                    raise _fail(origin, where, key, msg, v)
+    elif typ == "spec":
+        if not isinstance(value, str):
+            raise bad("a PEP 440 version specifier string such as '<2.25' or '>=1.0,<2'")
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            SpecifierSet(value)
+        except InvalidSpecifier:
+            msg = f"{key!r} is not a valid PEP 440 specifier: {value!r} (e.g. '<2.25', '>=1.0,<2')"
+            raise _fail(origin, where, key, msg, value) from None
+    elif typ == "version":
+        if not isinstance(value, str):
+            raise bad("a version string such as '2.24'")
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            Version(value)
+        except InvalidVersion:
+            msg = f"{key!r} is not a valid PEP 440 version: {value!r} (e.g. '2.24')"
+            raise _fail(origin, where, key, msg, value) from None
+
+
+def parse_table(doc: Mapping[str, Any], origin: str) -> list[Entry]:
+    """Validate a parsed TOML document and return its entries.
+
+    Raises :class:`ConfigError` naming ``origin``, the entry (kind, index and name) and
+    the key for unknown kinds and keys, wrong types, bad tiers and bad specifiers.
+    """
+    if not isinstance(doc, dict):
+        raise _fail(origin, "", None, f"a table must be a TOML document, not {type(doc).__name__}")
+    schema = doc.get("schema", SCHEMA)
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise _fail(origin, "", "schema", f"'schema' must be a positive integer, not {schema!r}")
+    if schema > SCHEMA:
+        msg = (
+            f"the table needs schema {schema}, this neuron_guard understands schema {SCHEMA}; "
+            "upgrade neuron-guard"
+        )
+        raise _fail(origin, "", "schema", msg, schema)
+    for top in doc:
+        if top not in _TOP_KEYS:
+            msg = f"unknown kind {top!r}; valid kinds are " + ", ".join(repr(k) for k in KEYS)
+            hint = _suggest(top, _TOP_KEYS)
+            raise _fail(origin, "", top, msg + hint, top)
+    entries: list[Entry] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for kind, allowed in KEYS.items():
+        items = doc.get(kind)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            msg = f"{kind!r} must be an array of tables ([[{kind}]]), not {type(items).__name__}"
+            raise _fail(origin, "", kind, msg)
+        for i, raw in enumerate(items):
+            where = f"[[{kind}]] #{i + 1}"
+            if not isinstance(raw, dict):
+                raise _fail(origin, where, None, "each entry must be a table")
+            name = raw.get("name")
+            if isinstance(name, str):
+                where += f" {name!r}"
+            for key in raw:
+                if key not in allowed:
+                    msg = f"unknown key {key!r}; valid keys for {kind} are " + ", ".join(
+                        repr(k) for k in allowed
+                    )
+                    raise _fail(origin, where, key, msg + _suggest(key, tuple(allowed)), key)
+            for required in ("name", "tier"):
+                if required not in raw:
+                    raise _fail(origin, where, required, f"missing required key {required!r}")
+            for key, value in raw.items():
+                _check_value(kind, key, allowed[key], value, origin, where)
+            if "argument" not in raw and "values" in raw and kind == "api":
+                msg = "'values' on an api entry needs 'argument' (the argument whose values are preview)"
+                raise _fail(origin, where, "values", msg)
+            if "versions" in raw and "sdk" in raw:
+                msg = "give either 'versions' (with 'package') or 'sdk', not both"
+                raise _fail(origin, where, "sdk", msg)
+            entry = Entry(kind, raw, origin, i)
+            dup = (*entry.key, entry.versions or "", entry.sdk or "")
+            if dup in seen:
+                msg = (
+                    f"duplicates entry #{seen[dup] + 1} (same kind, name, argument and versions); "
+                    "give each entry for one item disjoint 'versions' or 'sdk' ranges"
+                )
+                raise _fail(origin, where, "name", msg)
+            seen[dup] = i
+            entries.append(entry)
+    return entries
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_file(path: str) -> list[Entry]:
+    """Read and validate the TOML table at ``path`` (which must exist)."""
+    from ._compat import load_toml, toml_error
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        msg = f"cannot read tier table {path!r}: {exc.strerror or exc}"
+        raise ConfigError(msg, source=path) from exc
+    try:
+        doc = load_toml(data)
+    except (toml_error(), UnicodeDecodeError) as exc:
+        msg = f"{path}: not valid TOML: {exc}"
+        raise ConfigError(msg, source=path) from exc
+    return parse_table(doc, path)
+
+
+def load_embedded() -> list[Entry]:
+    """The embedded Neuron table (pre-validated; read from the compiled literal)."""
+    try:
+        from ._embedded_table import TABLES
+    except ImportError:  # a source checkout before tools/compile_table.py ran
+        return load_embedded_toml()
+    out: list[Entry] = []
+    for origin, kinds in TABLES:
+        for kind, rows in kinds:
+            out.extend(Entry(kind, row, origin, i) for i, row in enumerate(rows))
+    return out
+
+
+def embedded_toml_files() -> list[str]:
+    """Paths of the embedded table's TOML files, in load order."""
+    base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "neuron")
+    try:
+        names = sorted(n for n in os.listdir(base) if n.endswith(".toml"))
+    except OSError:
+        return []
+    return [os.path.join(base, n) for n in names]
+
+
+def load_embedded_toml() -> list[Entry]:
+    """The embedded table parsed and validated from its TOML files (slow path, for tools)."""
+    out: list[Entry] = []
+    for path in embedded_toml_files():
+        entries = load_file(path)
+        rel = "neuron_guard/data/neuron/" + os.path.basename(path)
+        for e in entries:
+            e.origin = rel
+        out.extend(entries)
+    return out
+
+
+def _entry_point_tables() -> list[tuple[str, list[Entry]]]:
+    from ._compat import entry_points, load_toml
+
+    out: list[tuple[str, list[Entry]]] = []
+    for ep in sorted(entry_points("neuron_guard.tables"), key=lambda e: e.name):
+        origin = f"entry point {ep.name} = {ep.value}"
+        value = ep.value
+        if ":" in value and value.split(":", 1)[1].endswith(".toml"):
+            pkg, res = value.split(":", 1)
+            from importlib.resources import files
+
+            try:
+                data = (files(pkg) / res).read_bytes()
+            except (OSError, ModuleNotFoundError) as exc:
+                msg = f"{origin}: cannot read the table resource: {exc}"
+                raise ConfigError(msg, source=origin) from exc
+            doc = load_toml(data)
+        else:
+            obj = ep.load()
+            doc = obj() if callable(obj) else obj
+        out.append((origin, parse_table(doc, origin)))
+    return out
+
+
+class Table:
+    """The effective table: entries merged from every source, with lookups by kind."""
+
+    def __init__(self, sources: list[tuple[str, list[Entry]]]) -> None:
+        self.sources = [(origin, len(entries)) for origin, entries in sources]
+        merged: dict[tuple[str, ...], list[Entry]] = {}
+        for _origin, entries in sources:
+            fresh: dict[tuple[str, ...], list[Entry]] = {}
+            for e in entries:
+                fresh.setdefault(e.key, []).append(e)
+            merged.update(fresh)  # a later source replaces every entry of the same key
+        self.entries: list[Entry] = [e for group in merged.values() for e in group]
+        self._by_kind: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            self._by_kind.setdefault(str(e.kind), []).append(e)
+
+    def of_kind(self, kind: str) -> list[Entry]:
+        return self._by_kind.get(kind, [])
+
+    def find(self, name: str) -> list[Entry]:
+        """Entries whose name (or ``name:argument``, or flag alias) is ``name``."""
+        norm = name.replace("_", "-") if name.startswith("-") else name
+        out = []
+        for e in self.entries:
+            if name in (e.name, e.display_name):
+                out.append(e)
+            elif e.kind is Kind.FLAG and norm in (
+                e.name.replace("_", "-"),
+                *(a.replace("_", "-") for a in e.aliases),
+            ):
+                out.append(e)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def load_table(settings: Settings, *, embedded: bool = True) -> Table:
+    """The effective table for ``settings``: embedded, then user tables, then entry points."""
+    sources: list[tuple[str, list[Entry]]] = []
+    if embedded:
+        sources.append(("embedded Neuron table", load_embedded()))
+    for path in settings.tables:
+        sources.append((path, load_file(path)))
+    if _has_entry_points():
+        sources.extend(_entry_point_tables())
+    return Table(sources)
+
+
+def _has_entry_points() -> bool:
+    """Whether any installed distribution declares ``neuron_guard.tables`` entry points.
+
+    Scanning entry points imports importlib.metadata (tens of ms): skip it when no
+    ``entry_points.txt`` on ``sys.path`` mentions the group.
+    """
+    import sys
+
+    for base in sys.path:
+        try:
+            names = os.listdir(base or ".")
+        except OSError:
+            continue
+        for n in names:
+            if n.endswith((".dist-info", ".egg-info")):
+                ep = os.path.join(base or ".", n, "entry_points.txt")
+                try:
+                    with open(ep, encoding="utf-8") as fh:
+                        if "neuron_guard.tables" in fh.read():
+                            return True
+                except OSError:
+                    continue
+    return False
+
+
+# -- which entries hold for the installed versions -----------------------------------
+
+_version_cache: dict[str, str | None] = {}
+
+
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (looked up once, then cached)."""
+    if dist not in _version_cache:
+        from ._compat import distribution_version
+
+        _version_cache[dist] = distribution_version(dist)
+    return _version_cache[dist]
+
+
+def _in_spec(version: str, spec: str) -> bool:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) in SpecifierSet(spec, prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def holds(entry: Entry) -> bool:
+    """Whether ``entry`` applies to what is installed.
+
+    ``versions`` is matched against the installed version of ``package`` (or of the
+    package entry's own distribution); a package that is not installed means the entry
+    does not hold. ``sdk`` is matched against the inferred Neuron SDK release; when the
+    release cannot be told, the entry holds if any candidate release (or, with nothing
+    Neuron installed, any release) matches: the cautious reading.
+    """
+    if entry.versions:
+        dist = entry.package or (entry.name if entry.kind is Kind.PACKAGE else None)
+        if dist is None:
+            return True
+        version = installed_version(dist)
+        return version is not None and _in_spec(version, entry.versions)
+    if entry.sdk:
+        from ._sdk import installed_sdk_release
+
+        release = installed_sdk_release()
+        if release.version and release.exact:
+            return _in_spec(release.version, entry.sdk)
+        if release.candidates:
+            return any(_in_spec(c, entry.sdk) for c in release.candidates)
+        return True
+    return True
+
+
+def removed_now(entry: Entry) -> bool:
+    """Whether ``entry`` is already ``removed`` in the installed package or SDK release."""
+    if not entry.removed:
+        return False
+    if entry.package:
+        version = installed_version(entry.package)
+    else:
+        from ._sdk import installed_sdk_release
+
+        release = installed_sdk_release()
+        version = release.version if release.exact else None
+    if version is None:
+        return False
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) >= Version(entry.removed)
+    except InvalidVersion:
+        return False
+
+
+def pick(entries: list[Entry]) -> Entry | None:
+    """Of several entries for one item, the one that holds (the lowest tier if several do)."""
+    live = [e for e in entries if holds(e)]
+    if not live:
+        return None
+    return min(live, key=lambda e: e.tier.rank)
+
+
+def group(entries: Iterable[Entry]) -> dict[tuple[str, ...], list[Entry]]:
+    out: dict[tuple[str, ...], list[Entry]] = {}
+    for e in entries:
+        out.setdefault(e.key, []).append(e)
+    return out
+
+
+def resolver(entries: list[Entry]) -> Callable[[], Entry | None]:
+    """A cached ``pick(entries)``: versions are looked up the first time it is asked."""
+    cache: list[Entry | None] = []
+
+    def get() -> Entry | None:
+        if not cache:
+            cache.append(pick(entries))
+        return cache[0]
+
+    return get
