@@ -334,7 +334,7 @@ def _in_site() -> bool:
     f: Any = sys._getframe(1)
     while f is not None:
         code = f.f_code
-        if code.co_name == "addpackage" and code.co_filename.endswith("site.py"):
+        if code.co_name == "addpackage" and code.co_filename.endswith(("site.py", "<frozen site>")):
             return True
         f = f.f_back
     return False
