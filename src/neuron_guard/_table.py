@@ -389,7 +389,16 @@ class Table:
             self._by_kind.setdefault(str(e.kind), []).append(e)
 
     def of_kind(self, kind: str) -> list[Entry]:
+        """Every entry of ``kind`` (all versions; use :func:`pick` to choose one)."""
         return self._by_kind.get(kind, [])
+
+    def names(self, kind: str) -> frozenset[str]:
+        """The names of ``kind``'s entries: cheap, for start-up checks before full look-ups."""
+        return frozenset(e.name for e in self.of_kind(kind))
+
+    def carriers(self) -> frozenset[str]:
+        """Every flag carrier (``env:VAR``, ``api:NAME:ARG``, ``cli:PROG``) any entry lists."""
+        return frozenset(c for e in self.of_kind("flag") for c in e.carriers)
 
     def find(self, name: str) -> list[Entry]:
         """Entries whose name (or ``name:argument``, or flag alias) is ``name``."""
