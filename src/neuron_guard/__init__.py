@@ -7,11 +7,6 @@ authors classify their own APIs with ``@tier("beta")``.
 
 from __future__ import annotations
 
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 from ._activate import Installation, allow, configure, events, install
 from ._config import Settings
 from ._errors import (
@@ -63,5 +58,9 @@ def __getattr__(name: str) -> Any:
 
 
 from ._activate import install_at_import as _install_at_import  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _install_at_import()

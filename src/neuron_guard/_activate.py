@@ -10,16 +10,17 @@ import os
 import sys
 from contextvars import ContextVar, Token
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, TypeVar
-
-    F = TypeVar("F", bound=Callable[..., Any])
-
 from ._config import Pattern, Settings, parse_patterns, resolve
 from ._errors import ConfigError
 from ._state import caller_frame, runtime, scoped_allow
 from ._types import Event, Mode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Callable, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["Installation", "allow", "configure", "events", "install", "install_at_import"]
 
@@ -169,7 +170,7 @@ def _refuse(what: str, frame: Any) -> None:
         raise ConfigError(msg, source="NEURON_GUARD_LOCK", value=what)
 
 
-class allow:  # noqa: N801 - used like a function, as contextlib's suppress
+class allow:
     """Opt in to preview items, in a scope: a context manager and a decorator.
 
     ``with neuron_guard.allow("beta", "api:pkg.mod.*"): ...`` or

@@ -9,7 +9,8 @@ from ._types import Kind, Mode, Tier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 __all__ = ["ENV_VARS", "Pattern", "Settings", "find_pyproject", "parse_patterns", "resolve"]
 
@@ -92,7 +93,8 @@ def parse_patterns(value: str | Iterable[str], *, origin: str) -> tuple[Pattern,
         items = value.split(",")
     else:
         for v in value:
-            if not isinstance(v, str):
+            item: object = v  # callers are not always type-checked
+            if not isinstance(item, str):
                 msg = f"allow pattern {v!r} from {origin} is not a string"
                 raise ConfigError(msg, source=origin, key="allow", value=v)
             items.extend(v.split(","))
@@ -352,7 +354,9 @@ def resolve(
         elif lock and pmode.rank < s.mode.rank:
             notes.append(f"{pwhere}: mode {pmode} ignored: NEURON_GUARD_LOCK lets it only narrow")
     if env.get("NEURON_GUARD_ALLOW"):
-        allow_list.extend(parse_patterns(env["NEURON_GUARD_ALLOW"], origin="env NEURON_GUARD_ALLOW"))
+        allow_list.extend(
+            parse_patterns(env["NEURON_GUARD_ALLOW"], origin="env NEURON_GUARD_ALLOW")
+        )
     if env.get("NEURON_GUARD_DEDUPE"):
         s = s.with_(dedupe=_bool(env["NEURON_GUARD_DEDUPE"], "NEURON_GUARD_DEDUPE"))
         origins["dedupe"] = "env NEURON_GUARD_DEDUPE"

@@ -6,7 +6,6 @@ of ours so that every other module can import it.
 
 from __future__ import annotations
 
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar
@@ -23,7 +22,7 @@ __all__ = [
 
 
 class PreviewWarning(UserWarning):
-    """A preview (alpha or beta) item was used. Base of :class:`AlphaWarning` and :class:`BetaWarning`."""
+    """A preview (alpha or beta) item was used: the base of the two below."""
 
     slug: ClassVar[str] = "preview-warning"
 
@@ -129,7 +128,9 @@ class ConfigError(_GuardError, ValueError):
         return (_rebuild, (type(self), self.args, self.__dict__.copy()))
 
 
-def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+def _rebuild(
+    cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
+) -> BaseException:
     exc = cls(*args)
     exc.__dict__.update(state)
     return exc

@@ -70,8 +70,20 @@ class Hook:
         self.arg_inspectors: dict[str, list[tuple[str, Callable[[Any], None]]]] = {}
         self.module_listeners: list[Callable[[str], None]] = []
         self.armed = False
+        self.built = False
         self.hooked: set[str] = set()
-        for key, entries in group(table.of_kind("api")).items():
+        #: top-level modules we watch (from the table's index: nothing is built yet)
+        self.tops: set[str] = set(table.tops())
+        self.api_tops: set[str] = set()
+        self._package_resolvers: dict[str, Callable[[], Entry | None]] = {}
+        self._finder = _Finder(self)
+
+    def build(self) -> None:
+        """Build the look-ups from the table's entries (once: on the first watched import)."""
+        if self.built:
+            return
+        self.built = True
+        for key, entries in group(self.table.of_kind("api")).items():
             name = key[1]
             if name.endswith(".*"):
                 self.wildcards.append((name[:-2], entries))
@@ -82,32 +94,36 @@ class Hook:
                 t.args[arg] = entries
             else:
                 t.whole = entries
-        for key, entries in group(table.of_kind("package")).items():
+        for target, inspectors in self.arg_inspectors.items():
+            t = self.targets.setdefault(target, _Target(target))
+            for arg, _fn in inspectors:
+                t.args.setdefault(arg, [])
+        for entries in group(self.table.of_kind("package")).values():
             self.packages[entries[0].import_name] = entries
-        self.api_tops = {n.partition(".")[0] for n in self.targets} | {
+        self.api_tops |= {n.partition(".")[0] for n in self.targets} | {
             w.partition(".")[0] for w, _ in self.wildcards
         }
-        self.tops = self.api_tops | {m.partition(".")[0] for m in self.packages}
+        self.tops |= self.api_tops | {m.partition(".")[0] for m in self.packages}
         self._package_resolvers = {m: resolver(es) for m, es in self.packages.items()}
-        self._finder = _Finder(self)
 
     # -- arming -----------------------------------------------------------------
 
     def add_arg_inspector(self, target: str, argument: str, fn: Callable[[Any], None]) -> None:
         """Call ``fn(value)`` whenever ``target`` is called with ``argument`` (flag carriers)."""
         self.arg_inspectors.setdefault(target, []).append((argument, fn))
-        t = self.targets.setdefault(target, _Target(target))
-        t.args.setdefault(argument, [])
         top = target.partition(".")[0]
         self.api_tops.add(top)
         self.tops.add(top)
+        if self.built:
+            self.targets.setdefault(target, _Target(target)).args.setdefault(argument, [])
 
     def start(self) -> None:
         sys.meta_path.insert(0, self._finder)
-        for top in sorted(self.api_tops):
-            if top in sys.modules:
+        if any(top in sys.modules for top in self.tops):
+            # modules imported before the guard: patch them at once
+            self.build()
+            if any(top in sys.modules for top in self.api_tops):
                 self.arm()
-                break
 
     def stop(self) -> None:
         self.active = False
@@ -134,10 +150,12 @@ class Hook:
         if self.armed:
             return
         import inspect  # noqa: F401 - imported here, never while a lock is held
+
         import wrapt
 
+        self.build()
         self.armed = True
-        names = set()
+        names: set[str] = set()
         for name in list(self.targets) + [w for w, _ in self.wildcards]:
             parts = name.split(".")
             names.update(".".join(parts[:i]) for i in range(1, len(parts)))
@@ -162,6 +180,7 @@ class Hook:
     # -- the finder's side --------------------------------------------------------
 
     def before_import(self, fullname: str) -> None:
+        self.build()
         top = fullname.partition(".")[0]
         for fn in self.module_listeners:
             try:
@@ -417,10 +436,14 @@ def _value_in(value: Any, values: tuple[str, ...]) -> bool:
     return any(low == v.lower() for v in values)
 
 
+def _init_of(cls: Any) -> Any:
+    return cls.__init__
+
+
 def _signature(func: Any) -> Any:
     import inspect
 
-    target = func.__init__ if isinstance(func, type) else func
+    target = _init_of(func) if isinstance(func, type) else func
     target = getattr(target, "__func__", target)
     try:
         return inspect.signature(target)
@@ -455,8 +478,8 @@ def _with_argument_checks(
         func = _with_argument_checks(inner.__func__, original.__func__, checks)
         return type(original)(func)
     if isinstance(original, type):
-        init = inner.__dict__.get("__init__") or original.__init__
-        raw_init = original.__dict__.get("__init__", original.__init__)
+        init = inner.__dict__.get("__init__") or _init_of(original)
+        raw_init = original.__dict__.get("__init__", _init_of(original))
         guarded = _with_argument_checks(init, raw_init, checks)
         type.__setattr__(original, "__init__", guarded)
         return original
@@ -497,16 +520,16 @@ class _Finder:
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
         if fullname.partition(".")[0] not in self.tops:
-            return None
+            return
         me = _thread.get_ident()
         if me in self._local or not self.hook.active:
-            return None
+            return
         self._local.add(me)
         try:
             self.hook.before_import(fullname)
         finally:
             self._local.discard(me)
-        return None
+        return
 
     def invalidate_caches(self) -> None:
         pass

@@ -5,13 +5,12 @@ Nothing here keeps state or has side effects; :mod:`neuron_guard._state` acts on
 
 from __future__ import annotations
 
+from ._config import Pattern, Settings
+from ._types import Kind, Mode, Tier, meaning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterable
-
-from ._config import Pattern, Settings
-from ._types import Kind, Mode, Tier, meaning
+    from collections.abc import Iterable
 
 __all__ = ["Action", "ItemInfo", "decide", "message", "remedy"]
 
@@ -117,7 +116,9 @@ def decide(info: ItemInfo, settings: Settings, scoped: tuple[Pattern, ...]) -> t
     return Action.ALLOW, True
 
 
-def _deprecation_action(info: ItemInfo, settings: Settings, scoped: tuple[Pattern, ...]) -> str | None:
+def _deprecation_action(
+    info: ItemInfo, settings: Settings, scoped: tuple[Pattern, ...]
+) -> str | None:
     if info.deprecated is None and not info.removed_now:
         return None
     if allowed_by(info, settings.allow, by_name_only=True) or (
@@ -147,7 +148,9 @@ def message(info: ItemInfo, action: str) -> str:
     else:
         instead = f"; to use it anyway, opt in with {opt_in}"
     trigger = f" (switched on by {info.trigger})" if info.trigger else ""
-    if action in (Action.DEPRECATED, Action.REMOVED) or (action == Action.RAISE and not info.preview):
+    if action in (Action.DEPRECATED, Action.REMOVED) or (
+        action == Action.RAISE and not info.preview
+    ):
         since = f" since {info.deprecated}" if info.deprecated else ""
         if info.removed_now or action == Action.REMOVED:
             what = (

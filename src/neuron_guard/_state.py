@@ -13,10 +13,6 @@ import os
 import sys
 from contextvars import ContextVar
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Callable
-
 from ._config import Pattern, Settings
 from ._errors import (
     AlphaWarning,
@@ -28,13 +24,16 @@ from ._errors import (
 from ._policy import Action, ItemInfo, decide, message, remedy
 from ._types import Event, Kind, Mode, meaning
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
 __all__ = ["Item", "Runtime", "runtime", "scoped_allow"]
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Opt-ins of ``neuron_guard.allow(...)``, per thread and asyncio task.
 scoped_allow: ContextVar[tuple[Pattern, ...]] = ContextVar("neuron_guard_allow", default=())
-
 
 
 class _Cell:
@@ -194,7 +193,9 @@ class Runtime:
                 it.order = it.order or self._order
         frame = caller_frame(depth) if (first or warn_now or action == Action.RAISE) else None
         if first:
-            where = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else (None, None)
+            where = (
+                (frame.f_code.co_filename, frame.f_lineno) if frame is not None else (None, None)
+            )
             it.first.setdefault(action, where)
             self._notify(it, action, *where)
         if action == Action.RAISE:
@@ -275,7 +276,14 @@ class Runtime:
                         continue
                     file, line = it.first.get(action, (None, None))
                     ev = Event(
-                        str(info.kind), info.name, str(info.tier), action, file, line, n, pid,
+                        str(info.kind),
+                        info.name,
+                        str(info.tier),
+                        action,
+                        file,
+                        line,
+                        n,
+                        pid,
                         info.trigger,
                     )
                     out.append((it.order, ev))

@@ -20,7 +20,8 @@ from ._types import Kind, Tier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
+    from typing import Any, Callable
 
     from ._config import Settings
 
@@ -181,9 +182,8 @@ def _check_value(kind: str, key: str, typ: str, value: Any, origin: str, where: 
             for v in value:
                 prefix, sep, rest = v.partition(":")
                 if not sep or prefix not in KEYS or not rest:
-                    msg = (
-                        f"trigger {v!r} must be 'KIND:NAME' with KIND one of "
-                        + ", ".join(repr(k) for k in KEYS)
+                    msg = f"trigger {v!r} must be 'KIND:NAME' with KIND one of " + ", ".join(
+                        repr(k) for k in KEYS
                     )
                     raise _fail(origin, where, key, msg, v)
         if typ == "carriers":
@@ -270,7 +270,7 @@ def parse_table(doc: Mapping[str, Any], origin: str) -> list[Entry]:
             for key, value in raw.items():
                 _check_value(kind, key, allowed[key], value, origin, where)
             if "argument" not in raw and "values" in raw and kind == "api":
-                msg = "'values' on an api entry needs 'argument' (the argument whose values are preview)"
+                msg = "'values' on an api entry needs 'argument' (whose values are preview)"
                 raise _fail(origin, where, "values", msg)
             if "versions" in raw and "sdk" in raw:
                 msg = "give either 'versions' (with 'package') or 'sdk', not both"
@@ -319,8 +319,13 @@ def load_embedded() -> list[Entry]:
         from ._embedded_table import TABLES
     except ImportError:  # a source checkout before tools/compile_table.py ran
         return load_embedded_toml()
+    return _entries_of(TABLES)
+
+
+def _entries_of(tables: Any) -> list[Entry]:
+    """Entries from the compiled literal: ``((origin, ((kind, (row, ...)), ...)), ...)``."""
     out: list[Entry] = []
-    for origin, kinds in TABLES:
+    for origin, kinds in tables:
         for kind, rows in kinds:
             out.extend(Entry(kind, row, origin, i) for i, row in enumerate(rows))
     return out
@@ -372,44 +377,128 @@ def _entry_point_tables() -> list[tuple[str, list[Entry]]]:
     return out
 
 
-class Table:
-    """The effective table: entries merged from every source, with lookups by kind."""
+def index_of(entries: Iterable[Entry]) -> dict[str, Any]:
+    """What start-up needs to know of a table without building it: names and tops.
 
-    def __init__(self, sources: list[tuple[str, list[Entry]]]) -> None:
-        self.sources = [(origin, len(entries)) for origin, entries in sources]
-        merged: dict[tuple[str, ...], list[Entry]] = {}
-        for _origin, entries in sources:
-            fresh: dict[tuple[str, ...], list[Entry]] = {}
-            for e in entries:
-                fresh.setdefault(e.key, []).append(e)
-            merged.update(fresh)  # a later source replaces every entry of the same key
-        self.entries: list[Entry] = [e for group in merged.values() for e in group]
+    ``tools/compile_table.py`` stores this for the embedded table, so a process that
+    imports nothing guarded never builds the embedded entries.
+    """
+    names: dict[str, list[str]] = {}
+    carriers: set[str] = set()
+    tops: set[str] = set()
+    count = 0
+    for e in entries:
+        count += 1
+        names.setdefault(str(e.kind), []).append(e.name)
+        carriers.update(e.carriers)
+        if e.kind is Kind.API:
+            tops.add(e.name.partition(".")[0])
+        elif e.kind is Kind.PACKAGE:
+            tops.add(e.import_name.partition(".")[0])
+    return {
+        "count": count,
+        "names": {k: sorted(set(v)) for k, v in sorted(names.items())},
+        "carriers": sorted(carriers),
+        "tops": sorted(tops),
+    }
+
+
+class Source:
+    """One table source: its entries now, or a loader and a pre-computed index."""
+
+    def __init__(
+        self,
+        origin: str,
+        entries: list[Entry] | None = None,
+        *,
+        loader: Callable[[], list[Entry]] | None = None,
+        index: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.origin = origin
+        self._entries = entries
+        self._loader = loader
+        self._index = index
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            assert self._loader is not None
+            self._entries = self._loader()
+        return self._entries
+
+    @property
+    def index(self) -> Mapping[str, Any]:
+        if self._index is None or self._entries is not None:
+            self._index = index_of(self.entries)
+        return self._index
+
+
+class Table:
+    """The effective table: entries merged from every source, with lookups by kind.
+
+    Built lazily: :meth:`names`, :meth:`carriers` and :meth:`tops` answer from each
+    source's index, so start-up does not build the embedded table's entries.
+    """
+
+    def __init__(self, sources: Iterable[Source | tuple[str, list[Entry]]]) -> None:
+        self._sources = [s if isinstance(s, Source) else Source(s[0], s[1]) for s in sources]
+        self._merged: list[Entry] | None = None
         self._by_kind: dict[str, list[Entry]] = {}
-        for e in self.entries:
-            self._by_kind.setdefault(str(e.kind), []).append(e)
+
+    @property
+    def sources(self) -> list[tuple[str, int]]:
+        """``(origin, number of entries)`` for each source, in load order."""
+        return [(s.origin, int(s.index["count"])) for s in self._sources]
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self._merged is None:
+            merged: dict[tuple[str, ...], list[Entry]] = {}
+            for src in self._sources:
+                fresh: dict[tuple[str, ...], list[Entry]] = {}
+                for e in src.entries:
+                    fresh.setdefault(e.key, []).append(e)
+                merged.update(fresh)  # a later source replaces every entry of the same key
+            entries = [e for group in merged.values() for e in group]
+            by_kind: dict[str, list[Entry]] = {}
+            for e in entries:
+                by_kind.setdefault(str(e.kind), []).append(e)
+            self._by_kind = by_kind
+            self._merged = entries
+        return self._merged
 
     def of_kind(self, kind: str) -> list[Entry]:
         """Every entry of ``kind`` (all versions; use :func:`pick` to choose one)."""
+        self.entries  # noqa: B018 - builds the merged table once
         return self._by_kind.get(kind, [])
 
     def names(self, kind: str) -> frozenset[str]:
-        """The names of ``kind``'s entries: cheap, for start-up checks before full look-ups."""
-        return frozenset(e.name for e in self.of_kind(kind))
+        """The names of ``kind``'s entries: cheap, for start-up checks before full look-ups.
+
+        A superset: an entry that a later source overrides is still named.
+        """
+        return frozenset(n for s in self._sources for n in s.index["names"].get(kind, ()))
 
     def carriers(self) -> frozenset[str]:
         """Every flag carrier (``env:VAR``, ``api:NAME:ARG``, ``cli:PROG``) any entry lists."""
-        return frozenset(c for e in self.of_kind("flag") for c in e.carriers)
+        return frozenset(c for s in self._sources for c in s.index["carriers"])
+
+    def tops(self) -> frozenset[str]:
+        """Top-level modules that api and package entries name (the import hook watches them)."""
+        return frozenset(t for s in self._sources for t in s.index["tops"])
 
     def find(self, name: str) -> list[Entry]:
         """Entries whose name (or ``name:argument``, or flag alias) is ``name``."""
         norm = name.replace("_", "-") if name.startswith("-") else name
         out = []
         for e in self.entries:
-            if name in (e.name, e.display_name):
-                out.append(e)
-            elif e.kind is Kind.FLAG and norm in (
-                e.name.replace("_", "-"),
-                *(a.replace("_", "-") for a in e.aliases),
+            if name in (e.name, e.display_name) or (
+                e.kind is Kind.FLAG
+                and norm
+                in (
+                    e.name.replace("_", "-"),
+                    *(a.replace("_", "-") for a in e.aliases),
+                )
             ):
                 out.append(e)
         return out
@@ -420,25 +509,69 @@ class Table:
 
 def load_table(settings: Settings, *, embedded: bool = True) -> Table:
     """The effective table for ``settings``: embedded, then user tables, then entry points."""
-    sources: list[tuple[str, list[Entry]]] = []
+    sources: list[Source] = []
     if embedded:
-        sources.append(("embedded Neuron table", load_embedded()))
+        sources.append(_embedded_source())
     for path in settings.tables:
-        sources.append((path, load_file(path)))
+        sources.append(Source(path, load_file(path)))
     if _has_entry_points():
-        sources.extend(_entry_point_tables())
+        sources.extend(Source(o, e) for o, e in _entry_point_tables())
     return Table(sources)
+
+
+def _embedded_source() -> Source:
+    try:
+        from ._embedded_index import INDEX
+    except ImportError:
+        return Source("embedded Neuron table", load_embedded())
+    return Source("embedded Neuron table", loader=load_embedded, index=INDEX)
 
 
 def _has_entry_points() -> bool:
     """Whether any installed distribution declares ``neuron_guard.tables`` entry points.
 
     Scanning entry points imports importlib.metadata (tens of ms): skip it when no
-    ``entry_points.txt`` on ``sys.path`` mentions the group.
+    ``entry_points.txt`` on ``sys.path`` mentions the group. The answer is cached per
+    ``sys.path`` state (each directory's modification time changes when a distribution
+    is installed, upgraded or removed) in ``$XDG_CACHE_HOME/neuron_guard``.
     """
     import sys
 
+    key = []
     for base in sys.path:
+        try:
+            key.append(f"{base}={os.stat(base or '.').st_mtime_ns}")
+        except OSError:
+            continue
+    import zlib
+
+    digest = f"{zlib.crc32(chr(0).join(key).encode('utf-8', 'replace')):08x}"
+    cache_dir = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "neuron_guard",
+    )
+    cache = os.path.join(cache_dir, f"entry-points-{digest}")
+    try:
+        with open(cache, encoding="ascii") as fh:
+            cached = fh.read().strip()
+        if cached in ("0", "1"):
+            return cached == "1"
+    except OSError:
+        pass
+    found = _scan_entry_points(sys.path)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{cache}.{os.getpid()}"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write("1" if found else "0")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return found
+
+
+def _scan_entry_points(paths: list[str]) -> bool:
+    for base in paths:
         try:
             names = os.listdir(base or ".")
         except OSError:

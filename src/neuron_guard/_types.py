@@ -11,7 +11,8 @@ from ._errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, Iterator
+    from collections.abc import Iterator
+    from typing import Any, ClassVar
 
 __all__ = ["Event", "Kind", "Mode", "Tier", "meaning"]
 
@@ -114,7 +115,7 @@ class Tier(_Name):
 
 
 class Mode(_Name):
-    """What the guard does with a preview item: nothing, warn once, or raise (``rank`` orders them)."""
+    """What the guard does with a preview item: nothing, warn once, or raise."""
 
     __slots__ = ()
     OFF: ClassVar[Mode]

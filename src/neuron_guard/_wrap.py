@@ -6,18 +6,18 @@ The steady state of a guard is one ``try: n += 1`` on a closure cell: the slow p
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Callable, TypeVar
-
-    T = TypeVar("T")
-
 import sys
 
 from ._errors import ConfigError
 from ._policy import ItemInfo
 from ._state import Item, runtime
 from ._types import Kind, Mode, Tier
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["guard_callable", "guard_class", "guard_object", "is_guard", "tier"]
 
@@ -180,10 +180,7 @@ def guard_class(cls: type, it: Item) -> type:
     own = cls.__dict__.get("__init__")
     if own is not None and is_guard(own):
         return cls
-    if own is not None:
-        new_init = _function_guard(own, it)
-    else:
-        new_init = _inherited_init_guard(cls, it)
+    new_init = _function_guard(own, it) if own is not None else _inherited_init_guard(cls, it)
     type.__setattr__(cls, "__init__", new_init)
     type.__setattr__(cls, _GUARD_ATTR, it)
     return cls
@@ -197,7 +194,9 @@ def _inherited_init_guard(cls: type, it: Item) -> Callable[..., Any]:
             break
     n: int | None = None
     use = runtime.use
-    if parent is object.__init__ and cls.__new__ is object.__new__:  # type: ignore[comparison-overlap]
+    klass: Any = cls
+    takes_no_args = parent is object.__init__ and klass.__new__ is object.__new__
+    if takes_no_args:
 
         def __init__(self: Any) -> None:
             nonlocal n
@@ -214,7 +213,7 @@ def _inherited_init_guard(cls: type, it: Item) -> Callable[..., Any]:
                 n += 1  # type: ignore[operator]
             except TypeError:
                 use(it, cell)
-            sup = super(cls, self).__init__
+            sup = super(klass, self).__init__
             if getattr(sup, "__objclass__", None) is object:  # object.__init__ takes no arguments
                 sup()
             else:
@@ -239,7 +238,9 @@ def _default_name(obj: Any) -> str:
             target = inner
             break
     module = getattr(target, "__module__", None) or "?"
-    qual = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    qual = (
+        getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    )
     return f"{module}.{qual}"
 
 
@@ -290,7 +291,7 @@ def _opaque_guard(obj: Any, it: Item) -> Any:
 
     proxy = wrapt.FunctionWrapper(obj, wrapper)
     try:
-        proxy.__neuron_guard_item__ = it
+        setattr(proxy, _GUARD_ATTR, it)
     except (AttributeError, TypeError):
         pass
     return proxy
