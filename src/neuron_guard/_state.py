@@ -231,7 +231,9 @@ class Runtime:
                 )
         except BaseException as exc:
             # a filter turned the warning into an error: the next use must raise again
-            it.warned = False
+            with self.lock:
+                it.warned = False
+                self._flush(it)
             exc.__suppress_context__ = True  # not "during handling of TypeError"
             raise
 
