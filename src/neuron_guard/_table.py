@@ -385,12 +385,14 @@ def index_of(entries: Iterable[Entry]) -> dict[str, Any]:
     """
     names: dict[str, list[str]] = {}
     carriers: set[str] = set()
+    triggers: set[str] = set()
     tops: set[str] = set()
     count = 0
     for e in entries:
         count += 1
         names.setdefault(str(e.kind), []).append(e.name)
         carriers.update(e.carriers)
+        triggers.update(e.triggers)
         if e.kind is Kind.API:
             tops.add(e.name.partition(".")[0])
         elif e.kind is Kind.PACKAGE:
@@ -399,6 +401,7 @@ def index_of(entries: Iterable[Entry]) -> dict[str, Any]:
         "count": count,
         "names": {k: sorted(set(v)) for k, v in sorted(names.items())},
         "carriers": sorted(carriers),
+        "triggers": sorted(triggers),
         "tops": sorted(tops),
     }
 
@@ -482,6 +485,10 @@ class Table:
     def carriers(self) -> frozenset[str]:
         """Every flag carrier (``env:VAR``, ``api:NAME:ARG``, ``cli:PROG``) any entry lists."""
         return frozenset(c for s in self._sources for c in s.index["carriers"])
+
+    def triggers(self) -> frozenset[str]:
+        """Every trigger (``env:VAR``, ``flag:NAME``, ``api:NAME``, ...) a feature or model lists."""
+        return frozenset(t for s in self._sources for t in s.index.get("triggers", ()))
 
     def tops(self) -> frozenset[str]:
         """Top-level modules that api and package entries name (the import hook watches them)."""
