@@ -305,7 +305,8 @@ def resolve(
 
     pyproject = find_pyproject(cwd) if use_pyproject else None
     allow_list: list[Pattern] = []
-    tables: list[str] = []
+    tables: list[str] = []  # NEURON_GUARD_TABLES first, then pyproject's: later ones override
+    py_tables: list[str] = []
     pmode: Mode | None = None
     if pyproject is not None:
         section = read_pyproject(pyproject)
@@ -321,7 +322,7 @@ def resolve(
                 allow_list.extend(pats)
         if "tables" in section:
             for t in _str_list(section["tables"], where, "tables"):
-                tables.append(os.path.normpath(os.path.join(base, t)))
+                py_tables.append(os.path.normpath(os.path.join(base, t)))
             origins["tables"] = where
         if "workload" in section:
             s = s.with_(workload=_workload(section["workload"], f"{where} workload"))
@@ -379,7 +380,7 @@ def resolve(
     return s.with_(
         allow=tuple(allow_list),
         lock=lock,
-        tables=tuple(tables),
+        tables=tuple(tables + py_tables),
         pyproject=pyproject,
         origins=origins,
         notes=tuple(notes),

@@ -79,7 +79,9 @@ class TestTierDecorator:
 
     def test_pickles_by_reference(self) -> None:
         """A guarded module-level function and class pickle to themselves."""
-        assert pickle.loads(pickle.dumps(pickle_targets.beta_function)) is pickle_targets.beta_function
+        assert (
+            pickle.loads(pickle.dumps(pickle_targets.beta_function)) is pickle_targets.beta_function
+        )
         assert pickle.loads(pickle.dumps(pickle_targets.BetaClass)) is pickle_targets.BetaClass
         with pytest.warns(BetaWarning):
             obj = pickle_targets.BetaClass(3)
@@ -393,7 +395,9 @@ class TestStrictMode:
         """configure() rejects a bad mode and a bad pattern with a ConfigError naming it."""
         with pytest.raises(ConfigError, match="invalid mode 'strikt'"):
             configure(mode="strikt")
-        with pytest.raises(ConfigError, match=r"pattern 'api:' from configure\(\) has nothing after"):
+        with pytest.raises(
+            ConfigError, match=r"pattern 'api:' from configure\(\) has nothing after"
+        ):
             configure(allow=["api:"])
         with pytest.raises(ConfigError, match=r"unknown prefix 'ap:'.*'api:'"):
             configure(allow=["ap:foo"])
@@ -537,7 +541,14 @@ class TestEvents:
             f()
         [ev] = [e for e in events() if e.name == "t.fields"]
         kind, name, tier_, action, file, line, count, pid, trigger = ev
-        assert (kind, name, tier_, action, count, trigger) == ("api", "t.fields", "beta", "warn", 1, None)
+        assert (kind, name, tier_, action, count, trigger) == (
+            "api",
+            "t.fields",
+            "beta",
+            "warn",
+            1,
+            None,
+        )
         assert ev._asdict()["pid"] == pid > 0
 
 
