@@ -462,7 +462,8 @@ class TestTableSources:
         assert "program ran" in r.stdout
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1
-        assert "unknown key 'tierr'" in lines[0] and "did you mean 'tier'?" in lines[0]
+        assert "unknown key 'tierr'" in lines[0]
+        assert "did you mean 'tier'?" in lines[0]
         assert str(bad) in lines[0]
 
     def test_pyproject_and_entry_point_tables_override_in_order(

@@ -172,7 +172,8 @@ class TestWarningsFilters:
             env={"PYTHONWARNINGS": "ignore::neuron_guard.PreviewWarning"},
         )
         assert r.returncode == 0
-        assert "BetaWarning" not in r.stderr and "AlphaWarning" not in r.stderr
+        assert "BetaWarning" not in r.stderr
+        assert "AlphaWarning" not in r.stderr
 
     def test_dedupe_off_warns_every_use(self, run_python) -> None:
         """NEURON_GUARD_DEDUPE=off warns on every use, even from one line."""

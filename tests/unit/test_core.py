@@ -315,7 +315,9 @@ class TestStrictMode:
             f()
         err = info.value
         assert ran == []
-        assert err.kind == "api" and err.tier == "beta" and err.name == "t.strict"
+        assert err.kind == "api"
+        assert err.tier == "beta"
+        assert err.name == "t.strict"
         assert err.remedy == "NEURON_GUARD_ALLOW=api:t.strict"
         assert "minor changes may happen" in err.explanation
         assert "not allowed in strict mode" in str(err)
@@ -540,7 +542,7 @@ class TestEvents:
         with pytest.warns(BetaWarning):
             f()
         [ev] = [e for e in events() if e.name == "t.fields"]
-        kind, name, tier_, action, file, line, count, pid, trigger = ev
+        kind, name, tier_, action, _file, _line, count, pid, trigger = ev
         assert (kind, name, tier_, action, count, trigger) == (
             "api",
             "t.fields",
