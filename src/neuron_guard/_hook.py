@@ -117,6 +117,14 @@ class Hook:
         if self.built:
             self.targets.setdefault(target, _Target(target)).args.setdefault(argument, [])
 
+    def add_call_listener(self, target: str, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` before every call of ``target`` (feature and model triggers)."""
+
+        def on_call(_value: Any) -> None:
+            fn()
+
+        self.add_arg_inspector(target, "", on_call)  # "": called whatever the arguments
+
     def start(self) -> None:
         sys.meta_path.insert(0, self._finder)
         if any(top in sys.modules for top in self.tops):
@@ -488,7 +496,9 @@ def _with_argument_checks(
 
     def guard(*args: Any, **kwargs: Any) -> Any:
         for arg, pos, fn in table:
-            if arg in kwargs:
+            if not arg:
+                fn(None)
+            elif arg in kwargs:
                 fn(kwargs[arg])
             elif pos is not None and len(args) > pos:
                 fn(args[pos])
