@@ -3,6 +3,9 @@
 ``import neuron_guard`` activates the guard (warn mode unless ``NEURON_GUARD`` says
 otherwise); ``NEURON_GUARD=strict`` makes preview items raise unless opted in; library
 authors classify their own APIs with ``@tier("beta")``.
+
+PYTEST_DONT_REWRITE: the start-up file can import this package before pytest starts, so
+pytest (which marks the packages of its plugins for assertion rewriting) must leave it be.
 """
 
 from __future__ import annotations
