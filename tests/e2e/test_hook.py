@@ -237,6 +237,32 @@ class TestWhatGetsWrapped:
             "['func', 'example_inputs']",
         ]
 
+    def test_argument_bound_by_position_or_keyword(self, run_python) -> None:
+        """An argument entry fires whether the argument is passed by position or keyword."""
+        r = run_python(
+            """
+            import neuron_guard, torch_neuronx
+            neuron_guard.configure(mode="strict")
+            for args, kwargs in [((), {}), ((0,), {}), ((0, 2), {}), ((), {"nc_count": 2}), ((0,), {"nc_count": -1})]:
+                try:
+                    with torch_neuronx.neuron_cores_context(*args, **kwargs):
+                        print("ran", args, kwargs)
+                except neuron_guard.PreviewError as exc:
+                    print("raised", args, kwargs, exc.name)
+            """,
+            # the embedded table classifies the function itself: allow it, not its argument
+            env=env(NEURON_GUARD_ALLOW="api:torch_neuronx.experimental.neuron_cores_context"),
+        )
+        assert r.returncode == 0, r.stderr
+        name = "torch_neuronx.experimental.neuron_cores_context:nc_count"
+        assert r.stdout.split("\n")[:5] == [
+            "ran () {}",
+            "ran (0,) {}",
+            f"raised (0, 2) {{}} {name}",
+            f"raised () {{'nc_count': 2}} {name}",
+            "ran (0,) {'nc_count': -1}",
+        ]
+
     def test_missing_target_is_skipped(self, run_python) -> None:
         """An entry naming something the installed version lacks never breaks the import."""
         r = run_python(

@@ -263,6 +263,36 @@ class TestWarnMode:
             line,
         )
 
+    def test_warning_points_at_the_callers_line_for_every_kind(self) -> None:
+        """Methods, properties and classes warn at the user's line, not ours."""
+
+        class C:
+            @tier("beta", name="t.line.method")
+            def m(self) -> None:
+                pass
+
+            @tier("beta", name="t.line.prop")
+            @property
+            def p(self) -> int:
+                return 1
+
+        @tier("beta", name="t.line.Cls")
+        class K:
+            pass
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            here = inspect.currentframe().f_lineno  # type: ignore[union-attr]
+            C().m()
+            _ = C().p
+            K()
+        got = sorted((str(w.message).split("'")[1], w.filename, w.lineno) for w in caught)
+        assert got == [
+            ("t.line.Cls", __file__, here + 3),
+            ("t.line.method", __file__, here + 1),
+            ("t.line.prop", __file__, here + 2),
+        ]
+
     def test_dedupe_survives_catch_warnings(self) -> None:
         """Warn-once is ours: resetting the warnings registry does not warn again."""
 
