@@ -89,7 +89,7 @@ class Entry:
         self.origin = origin
         self.index = index
         self.name: str = data["name"]
-        self.tier = Tier(data["tier"].lower())
+        self.tier = Tier(data["tier"].strip().lower())
         self.source: str | None = data.get("source")
         self.package: str | None = data.get("package")
         self.versions: str | None = data.get("versions")
@@ -538,60 +538,67 @@ def _has_entry_points() -> bool:
     """Whether any installed distribution declares ``neuron_guard.tables`` entry points.
 
     Scanning entry points imports importlib.metadata (tens of ms): skip it when no
-    ``entry_points.txt`` on ``sys.path`` mentions the group. The answer is cached per
-    ``sys.path`` state (each directory's modification time changes when a distribution
-    is installed, upgraded or removed) in ``$XDG_CACHE_HOME/neuron_guard``.
+    ``entry_points.txt`` on ``sys.path`` mentions the group. The answer for each
+    directory is cached by its modification time (which changes when a distribution is
+    installed, upgraded or removed there) in ``$XDG_CACHE_HOME/neuron_guard``.
     """
     import sys
 
-    key = []
-    for base in sys.path:
-        try:
-            key.append(f"{base}={os.stat(base or '.').st_mtime_ns}")
-        except OSError:
-            continue
-    import zlib
-
-    digest = f"{zlib.crc32(chr(0).join(key).encode('utf-8', 'replace')):08x}"
     cache_dir = os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
         "neuron_guard",
     )
-    cache = os.path.join(cache_dir, f"entry-points-{digest}")
+    cache = os.path.join(cache_dir, "entry-points-v1")
+    known: dict[str, str] = {}
     try:
-        with open(cache, encoding="ascii") as fh:
-            cached = fh.read().strip()
-        if cached in ("0", "1"):
-            return cached == "1"
-    except OSError:
+        with open(cache, encoding="utf-8") as fh:
+            for line in fh:
+                path, _, rest = line.rstrip("\n").rpartition("\t")
+                if path:
+                    known[path] = rest
+    except (OSError, UnicodeDecodeError):
         pass
-    found = _scan_entry_points(sys.path)
-    try:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{cache}.{os.getpid()}"
-        with open(tmp, "w", encoding="ascii") as fh:
-            fh.write("1" if found else "0")
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    found = False
+    changed = False
+    for base in dict.fromkeys(sys.path):
+        directory = base or "."
+        try:
+            stamp = str(os.stat(directory).st_mtime_ns)
+        except OSError:
+            continue
+        key = f"{os.path.abspath(directory)}\t{stamp}"
+        answer = known.get(key)
+        if answer is None:
+            answer = "1" if _scan_entry_points(directory) else "0"
+            known[key] = answer
+            changed = True
+        found = found or answer == "1"
+    if changed:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            tmp = f"{cache}.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.writelines(f"{k}\t{v}\n" for k, v in list(known.items())[-500:])
+            os.replace(tmp, cache)
+        except OSError:
+            pass
     return found
 
 
-def _scan_entry_points(paths: list[str]) -> bool:
-    for base in paths:
-        try:
-            names = os.listdir(base or ".")
-        except OSError:
-            continue
-        for n in names:
-            if n.endswith((".dist-info", ".egg-info")):
-                ep = os.path.join(base or ".", n, "entry_points.txt")
-                try:
-                    with open(ep, encoding="utf-8") as fh:
-                        if "neuron_guard.tables" in fh.read():
-                            return True
-                except OSError:
-                    continue
+def _scan_entry_points(directory: str) -> bool:
+    """Whether a distribution in ``directory`` declares a ``neuron_guard.tables`` entry point."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    for n in names:
+        if n.endswith((".dist-info", ".egg-info")):
+            try:
+                with open(os.path.join(directory, n, "entry_points.txt"), encoding="utf-8") as fh:
+                    if "neuron_guard.tables" in fh.read():
+                        return True
+            except (OSError, UnicodeDecodeError):
+                continue
     return False
 
 
