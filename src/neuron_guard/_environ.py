@@ -390,7 +390,7 @@ class _Watch:
         """Flags of the table (and flag triggers) that ``tokens`` from ``carrier`` hold."""
         notes = [f"found in {where}"]
         if error is not None:
-            note = f"{where} has an {error}; decided by the parts that could be read"
+            note = f"{where} is malformed ({error}); decided by the parts that could be read"
             self.note(note)
             notes.append(note)
         if not tokens:
