@@ -313,7 +313,10 @@ def install_at_import() -> None:
     from ._errors import PreviewError
 
     try:
-        install()
+        if _is_own_cli():
+            _install_quietly()
+        else:
+            install()
     except (PreviewError, ConfigError) as exc:
         if _is_own_cli():
             runtime.startup_error = exc
@@ -330,6 +333,19 @@ def install_at_import() -> None:
         raise
 
 
+def _install_quietly() -> None:
+    """:func:`install` for the ``neuron-guard`` command: its own environment is what
+    ``env`` and ``doctor`` report, so the start-up checks must not also warn about it."""
+    import warnings
+
+    from ._errors import NeuronDeprecationWarning, PreviewWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        warnings.simplefilter("ignore", NeuronDeprecationWarning)
+        install()
+
+
 def _in_site() -> bool:
     """True while ``site`` processes ``.pth`` files (we were imported from one)."""
     f: Any = sys._getframe(1)
@@ -342,9 +358,19 @@ def _in_site() -> bool:
 
 
 def _is_own_cli() -> bool:
-    argv = getattr(sys, "orig_argv", None) or sys.argv
-    joined = " ".join(str(a) for a in argv[:4])
-    return "neuron-guard" in joined or "-m neuron_guard" in joined
+    """Whether this process is the ``neuron-guard`` command (script or ``-m neuron_guard``).
+
+    Matches the program's base name, not a substring of a path, so that
+    ``python ~/neuron-guard-demo/train.py`` is still guarded.
+    """
+    argv = [str(a) for a in (getattr(sys, "orig_argv", None) or sys.argv)[:4]]
+    for i, arg in enumerate(argv):
+        base = os.path.basename(arg).lower()
+        if base in ("neuron-guard", "neuron-guard.exe", "neuron-guard-script.py"):
+            return True
+        if arg == "-mneuron_guard" or (arg == "-m" and argv[i + 1 : i + 2] == ["neuron_guard"]):
+            return True
+    return False
 
 
 def _die(exc: BaseException, code: int) -> None:

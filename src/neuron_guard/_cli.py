@@ -319,7 +319,7 @@ def _environment_uses(
             fired.append((e, f"{shown} in {var}"))
     for e, what in fired:
         yield e, what, None
-    ids = {f"{e.kind}:{e.name}" for e, _ in fired}
+    ids = {f"{e.kind}:{e.name}" for e, _ in fired} | {f"env:{var}" for var in environ}
     for kind in ("feature", "model"):
         for entries in group(table.of_kind(kind)).values():
             f = pick(entries)

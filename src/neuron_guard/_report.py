@@ -250,9 +250,12 @@ def install(settings: Settings) -> Callable[[], None] | None:
     """Start writing this process's report to ``settings.report``; returns the undo function."""
     import atexit
 
+    from ._activate import _is_own_cli
     from ._state import runtime
 
     assert settings.report is not None
+    if _is_own_cli():  # the neuron-guard command does not report on itself
+        return None
     directory = os.path.abspath(settings.report)
     os.makedirs(directory, exist_ok=True)  # a bad directory shows at start-up, not at exit
     writer = _Writer(directory)
