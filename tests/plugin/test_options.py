@@ -128,7 +128,9 @@ class TestEnvironmentMode:
         result = inner.subprocess("--neuron-guard=warn")
         result.assert_outcomes(passed=1, warnings=1)
 
-    def test_lock_refuses_a_weaker_mode(self, inner: Inner, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_lock_refuses_a_weaker_mode(
+        self, inner: Inner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Under ``NEURON_GUARD_LOCK=1`` a weaker ``--neuron-guard`` is a usage error."""
         monkeypatch.setenv("NEURON_GUARD", "strict")
         monkeypatch.setenv("NEURON_GUARD_LOCK", "1")
@@ -251,7 +253,9 @@ class TestAllowOption:
         result = inner.run("--neuron-guard=strict", "--neuron-guard-allow", "api:helper.alpha_api")
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(
-            ["neuron_guard: mode strict (--neuron-guard), allow api:helper.beta_api, api:helper.alpha_api"]
+            [
+                "neuron_guard: mode strict (--neuron-guard), allow api:helper.beta_api, api:helper.alpha_api"
+            ]
         )
 
     def test_allow_narrowly(self, inner: Inner) -> None:
