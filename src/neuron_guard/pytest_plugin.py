@@ -162,8 +162,8 @@ class _Applied:
         self.saved = saved
         self.mode = mode
         self.source = source
-        self.allow_sources: list[str] = []
         self.changed = False
+        self.baseline: Counts = {}
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -180,6 +180,7 @@ def _apply(config: pytest.Config) -> None:
         return
     applied = _Applied(runtime.settings, None, None)
     config.stash[_APPLIED] = applied
+    applied.baseline, _ = _counts()  # uses from here on (conftest imports too) are this run's
     opt = _option(config, "neuron_guard")
     ini = str(config.getini("neuron_guard_mode") or "").strip()
     if opt:
@@ -202,7 +203,6 @@ def _apply(config: pytest.Config) -> None:
         except ConfigError as exc:
             raise pytest.UsageError(f"neuron_guard: {exc}") from None
         patterns.extend(values)
-        applied.allow_sources.append(origin)
     if applied.mode is None and not patterns:
         return
     if applied.mode is not None and applied.mode != "off":
@@ -309,6 +309,8 @@ def _marker_patterns(item: Node) -> tuple[str, ...]:
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
     """Turn a bad marker pattern into a collection error of the module that holds it."""
     outcome = yield
+    if outcome.excinfo is not None:
+        return
     rep = outcome.get_result()
     if not rep.passed:
         return
@@ -373,7 +375,7 @@ class _Session:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.last, _ = _counts()
+        self.last = dict(config.stash[_APPLIED].baseline)
         self.current: Counts = {}  # the running test's uses so far
         self.outside: Counts = {}
         self.by_test: dict[Key, dict[str, int]] = {}
@@ -410,6 +412,9 @@ class _Session:
         outcome = yield
         d = self.take()
         if not d:
+            return
+        if outcome.excinfo is not None:  # no report to carry them
+            _add(self.outside, d)
             return
         _add(self.current, d)
         rep = outcome.get_result()
@@ -478,7 +483,8 @@ def _summary_lines(by_test: dict[Key, dict[str, int]], *, verbose: bool) -> list
         label = f"{tier} {kind}" if tier else kind
         uses = "use" if total == 1 else "uses"
         tests_word = "test" if n_tests == 1 else "tests"
-        lines.append(f"{label} {name}: {total} {uses} ({how}) in {n_tests} {tests_word}")
+        where = f"in {n_tests} {tests_word}" if n_tests else "outside tests"
+        lines.append(f"{label} {name}: {total} {uses} ({how}) {where}")
         names = sorted(per_test, key=lambda t: (t == OUTSIDE, t))
         shown = names if verbose else names[:_MAX_TESTS]
         lines.extend(f"    {t} ({per_test[t]})" for t in shown)

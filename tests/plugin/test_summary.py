@@ -95,6 +95,28 @@ class TestSummary:
             ]
         )
 
+    def test_only_outside_tests(self, inner: Inner) -> None:
+        """An item used only while a conftest is imported is counted too."""
+        inner.files(
+            conftest="""
+                import helper
+
+                helper.beta_api()
+            """,
+            test_a="""
+                def test_plain():
+                    pass
+            """,
+        )
+        result = inner.run("--neuron-guard=warn")
+        result.stdout.fnmatch_lines(
+            [
+                TITLE,
+                "beta api helper.beta_api: 1 use (1 warned) outside tests",
+                "    (outside tests) (1)",
+            ]
+        )
+
     def test_long_lists_are_cut_unless_verbose(self, inner: Inner) -> None:
         """Ten tests are listed by default; ``-v`` lists them all."""
         inner.files(
