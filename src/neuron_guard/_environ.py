@@ -121,19 +121,27 @@ def _skipped_files() -> tuple[str, ...]:
     return tuple(out)
 
 
+def _user_frame(depth: int) -> tuple[Any, int]:
+    """The first frame of the user's code ``depth`` or more frames up, and its depth.
+
+    Skips neuron_guard, importlib and site, and the library frames between the user's
+    line and an audit event (os, subprocess, collections.abc).
+    """
+    skip = _skipped_files()
+    own = (_PKG_DIR, "<frozen importlib", "<frozen site")
+    f: Any = sys._getframe(depth)
+    while f is not None and (f.f_code.co_filename in skip or f.f_code.co_filename.startswith(own)):
+        f = f.f_back
+        depth += 1
+    return f, depth
+
+
 def _use(it: Item, notes: list[str]) -> None:
     """``runtime.use(it)`` attributed to the user's line; notes go into a strict error."""
     __tracebackhide__ = True
-    skip = _skipped_files()
-    f: Any = sys._getframe(1)
-    depth = 1
-    while f is not None and (
-        f.f_code.co_filename in skip or f.f_code.co_filename.startswith(_PKG_DIR)
-    ):
-        f = f.f_back
-        depth += 1
+    _frame, depth = _user_frame(2)
     try:
-        runtime.use(it, None, depth=2 + depth)
+        runtime.use(it, None, depth=1 + depth)
     except PreviewError as exc:
         if notes and exc.args:
             exc.args = (f"{exc.args[0]} [{'; '.join(notes)}]", *exc.args[1:])
@@ -479,7 +487,7 @@ class _Watch:
         with self.lock:
             if key in self._fired:
                 return self._fired[key]
-        from ._table import holds, removed_now
+        from ._table import holds
 
         live = [e for e in group if holds(e)]
         note = None
@@ -489,19 +497,7 @@ class _Watch:
         if live:
             entry = min(live, key=lambda e: e.tier.rank)
             if _matters(entry):
-                info = ItemInfo(
-                    entry.kind,
-                    name,
-                    entry.tier,
-                    replacement=entry.replacement,
-                    source=entry.source,
-                    deprecated=entry.deprecated,
-                    removed=entry.removed,
-                    removed_now=removed_now(entry),
-                    trigger=trigger,
-                    workload_note=note,
-                )
-                it = runtime.item(info)
+                it = self.hook.item_for(entry, name, trigger=trigger, workload_note=note)
         with self.lock:
             self._fired[key] = it  # type: ignore[assignment]
         return it
@@ -538,13 +534,7 @@ class _Watch:
         self.noted.add(text)
         import warnings
 
-        skip = _skipped_files()
-        f: Any = sys._getframe(1)
-        while f is not None and (
-            f.f_code.co_filename in skip
-            or f.f_code.co_filename.startswith((_PKG_DIR, "<frozen importlib", "<frozen site"))
-        ):
-            f = f.f_back
+        f, _ = _user_frame(2)
         msg = f"neuron_guard: {text}"
         if f is None:
             warnings.warn(msg, RuntimeWarning, stacklevel=2)

@@ -224,7 +224,14 @@ class Hook:
                 exc.name = fullname
                 raise
 
-    def item_for(self, entry: Entry, name: str | None = None) -> Item:
+    def item_for(
+        self,
+        entry: Entry,
+        name: str | None = None,
+        *,
+        trigger: str | None = None,
+        workload_note: str | None = None,
+    ) -> Item:
         info = ItemInfo(
             entry.kind,
             name or entry.display_name,
@@ -234,6 +241,8 @@ class Hook:
             deprecated=entry.deprecated,
             removed=entry.removed,
             removed_now=removed_now(entry),
+            trigger=trigger,
+            workload_note=workload_note,
         )
         return runtime.item(info)
 
