@@ -395,12 +395,13 @@ def _read(path: str, summary: Summary) -> _Process:
                         raise ValueError("'items' is not a list")
                     for it in items:
                         _check_item(it)
-                        int(it["count"])
+                        if int(it["count"]) < 0:
+                            raise ValueError("negative count")
                     proc.pid = proc.pid or int(rec.get("pid") or 0)
                     proc.counts = items
                 else:
                     raise ValueError(f"unknown record type {typ!r}")
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 why = "truncated line" if not raw.endswith("\n") else f"corrupt line: {exc}"
                 summary.skipped.append((path, n, why))
     return proc
