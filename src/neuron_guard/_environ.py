@@ -350,8 +350,8 @@ class _Watch:
         key = tuple(argv)
         if event == "subprocess.Popen":
             self._spawned[me] = key
-        elif self._spawned.pop(me, None) == key:
-            return  # Popen starting its child through posix_spawn/exec: checked already
+        elif event == "os.posix_spawn" and self._spawned.pop(me, None) == key:
+            return  # Popen starting its child through posix_spawn: checked already
         prog = os.path.basename(argv[0])
         if prog in _SHELLS and len(argv) >= 3 and argv[1] == "-c":
             argv, _ = split_shell(argv[2])

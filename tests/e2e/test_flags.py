@@ -247,3 +247,50 @@ class TestCliCarrier:
         r = run(self.program(cmd), mode="strict", env={"NEURON_GUARD_ALLOW": "flag:--enable-foo"})
         assert r.returncode == 0, r.stderr
         assert "neuronx-cc ran: --enable-foo" in r.stdout
+
+    @pytest.mark.parametrize(
+        "start",
+        [
+            "os.posix_spawn(FAKE_CC, [FAKE_CC, '-ef'], dict(os.environ))",
+            "os.execv(FAKE_CC, [FAKE_CC, '--enable-foo'])",
+            "os.system(FAKE_CC + ' --enable-foo')",
+        ],
+    )
+    def test_os_level_starts(self, run: Run, start: str) -> None:
+        """os.posix_spawn, os.exec*, os.spawn* and os.system are checked before they start."""
+        code = (
+            "import os, neuron_guard\n"
+            f"FAKE_CC = {str(FAKE_CC)!r}\n"
+            "try:\n"
+            f"    {start}\n"
+            "except neuron_guard.PreviewError as exc:\n"
+            "    print('refused', exc.name)\n"
+        )
+        r = run(code, mode="strict")
+        assert r.returncode == 0, r.stderr
+        assert "neuronx-cc ran" not in r.stdout
+        assert "refused --enable-foo" in r.stdout
+
+    def test_os_spawnv_child_never_runs(self, run: Run) -> None:
+        """os.spawnv forks, then execs in the child: the refused exec ends the child (127)."""
+        code = (
+            "import os, neuron_guard\n"
+            f"FAKE_CC = {str(FAKE_CC)!r}\n"
+            "print('status', os.spawnv(os.P_WAIT, FAKE_CC, [FAKE_CC, '--enable-foo']))\n"
+        )
+        r = run(code, mode="strict")
+        assert r.returncode == 0, r.stderr
+        assert "neuronx-cc ran" not in r.stdout
+        assert "status 127" in r.stdout
+
+    def test_popen_through_posix_spawn_counts_once(self, run: Run) -> None:
+        """Popen starting the child with posix_spawn is one use, not two."""
+        code = (
+            "import subprocess, neuron_guard\n"
+            f"subprocess.run([{str(FAKE_CC)!r}, '--enable-foo'], close_fds=False, check=True)\n"
+            "print('count', [e.count for e in neuron_guard.events()])\n"
+        )
+        r = run(code, env={"NEURON_GUARD_DEDUPE": "off"})
+        assert r.returncode == 0, r.stderr
+        assert "neuronx-cc ran: --enable-foo" in r.stdout
+        assert "count [1]" in r.stdout
