@@ -56,7 +56,6 @@ _EVENTS = frozenset(
         "os.system",
     }
 )
-_SPAWN_EVENTS = _EVENTS - {"os.putenv", "os.unsetenv"}
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
