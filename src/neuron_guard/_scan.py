@@ -304,6 +304,18 @@ class _Scope(dict):  # type: ignore[type-arg]
         self.is_class = is_class
 
 
+def _longest_prefix(name: str, table: dict[str, list[str]]) -> tuple[str, list[str]] | None:
+    """The longest dotted prefix of ``name`` (``name`` itself included) that ``table`` has."""
+    cut = len(name)
+    while cut > 0:
+        prefix = name[:cut]
+        ids = table.get(prefix)
+        if ids is not None:
+            return prefix, ids
+        cut = name.rfind(".", 0, cut)
+    return None
+
+
 def _literal(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
@@ -386,30 +398,19 @@ class _Walker:
             )
 
     def check_dotted(self, name: str, node: ast.AST) -> None:
-        api = self.idx.api
-        cut = len(name)
-        while cut > 0:
-            prefix = name[:cut]
-            ids = api.get(prefix)
-            if ids is not None:
-                self.hit(node, ids, f"api:{prefix}")
-                return
-            cut = name.rfind(".", 0, cut)
+        found = _longest_prefix(name, self.idx.api)
+        if found is not None:
+            self.hit(node, found[1], f"api:{found[0]}")
+            return
         for base, ids in self.idx.wildcards:
             if name.startswith(base + ".") and not name[len(base) + 1 :].startswith("_"):
                 self.hit(node, ids, f"api:{name}")
                 return
 
     def check_module(self, module: str, node: ast.AST) -> None:
-        packages = self.idx.packages
-        cut = len(module)
-        while cut > 0:
-            prefix = module[:cut]
-            ids = packages.get(prefix)
-            if ids is not None:
-                self.hit(node, ids, f"package:{prefix}")
-                return
-            cut = module.rfind(".", 0, cut)
+        found = _longest_prefix(module, self.idx.packages)
+        if found is not None:
+            self.hit(node, found[1], f"package:{found[0]}")
 
     def check_env(self, name_node: ast.AST | None, value: ast.AST | None) -> None:
         name = _literal(name_node)
