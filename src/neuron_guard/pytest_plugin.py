@@ -328,43 +328,31 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         rep.result = []
 
 
-def _scope(item: pytest.Item) -> Any:
+def _in_scope(item: pytest.Item) -> Iterator[None]:
+    """Run one phase of ``item`` (the ``yield``) inside its markers' ``allow()`` scope."""
     patterns = item.stash.get(_PATTERNS, None)
     if patterns is None:  # an item no collector reported (a plugin made it)
         patterns = item.stash[_PATTERNS] = _marker_patterns(item)
     if not patterns:
-        return None
-    return neuron_guard.allow(*patterns)
+        yield
+        return
+    with neuron_guard.allow(*patterns):
+        yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    scope = _scope(item)
-    if scope is None:
-        yield
-        return
-    with scope:
-        yield
+    yield from _in_scope(item)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    scope = _scope(item)
-    if scope is None:
-        yield
-        return
-    with scope:
-        yield
+    yield from _in_scope(item)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    scope = _scope(item)
-    if scope is None:
-        yield
-        return
-    with scope:
-        yield
+    yield from _in_scope(item)
 
 
 # -- per-test usage and the summary -------------------------------------------------------------

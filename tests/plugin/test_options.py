@@ -165,8 +165,13 @@ class TestEnvironmentMode:
 class TestModeReachesConftest:
     """The mode is set before conftest files and test modules import guarded code."""
 
-    def test_conftest_use_at_import_sees_strict(self, inner: Inner) -> None:
-        """A beta call while conftest.py is imported already raises under --neuron-guard=strict."""
+    @pytest.mark.parametrize("how", ["option", "ini"])
+    def test_conftest_use_at_import_sees_strict(self, inner: Inner, how: str) -> None:
+        """A beta call while conftest.py is imported already raises, whether strict mode
+        comes from ``--neuron-guard=strict`` or ``neuron_guard_mode = strict``."""
+        args = ["--neuron-guard=strict"] if how == "option" else []
+        if how == "ini":
+            inner.ini("neuron_guard_mode = strict\n")
         inner.files(
             conftest="""
                 import helper
@@ -177,28 +182,11 @@ class TestModeReachesConftest:
                     pass
             """,
         )
-        result = inner.subprocess("--neuron-guard=strict")
+        result = inner.subprocess(*args)
         assert result.ret != 0
         assert "beta API 'helper.beta_api' is not allowed in strict mode" in (
             result.stdout.str() + result.stderr.str()
         )
-
-    def test_ini_reaches_conftest_too(self, inner: Inner) -> None:
-        """``neuron_guard_mode = strict`` is also in force while conftest.py is imported."""
-        inner.ini("neuron_guard_mode = strict\n")
-        inner.files(
-            conftest="""
-                import helper
-                helper.beta_api()
-            """,
-            test_a="""
-                def test_nothing():
-                    pass
-            """,
-        )
-        result = inner.subprocess()
-        assert result.ret != 0
-        assert "is not allowed in strict mode" in result.stdout.str() + result.stderr.str()
 
     def test_module_level_use_fails_collection(self, inner: Inner) -> None:
         """A beta call at a test module's import time is a collection error in strict mode."""
