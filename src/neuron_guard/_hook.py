@@ -20,7 +20,7 @@ from ._policy import ItemInfo
 from ._state import Item, runtime
 from ._table import Entry, Table, group, load_table, removed_now, resolver
 from ._types import Kind
-from ._wrap import guard_object, is_guard
+from ._wrap import guard_object, is_guard, set_class_attr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class Hook:
                     if original is _MISSING:
                         delattr(owner, attr)
                     elif isinstance(owner, type):
-                        type.__setattr__(owner, attr, original)
+                        set_class_attr(owner, attr, original)
                     else:
                         setattr(owner, attr, original)
                 except (AttributeError, TypeError):
@@ -307,18 +307,21 @@ class Hook:
     def _patch_target(self, module: Any, path: list[str], target: _Target) -> Any:
         owner: Any = module
         for part in path[:-1]:
-            owner = getattr(owner, part, _MISSING)
+            owner = _lookup(owner, part)
             if owner is _MISSING:
                 debug(f"{target.name}: {part!r} not found in the installed version; skipped")
                 return None
         attr = path[-1]
         raw = owner.__dict__.get(attr, _MISSING) if isinstance(owner, type) else _MISSING
-        value = raw if raw is not _MISSING else getattr(owner, attr, _MISSING)
+        value = raw if raw is not _MISSING else _lookup(owner, attr)
         if value is _MISSING:
             debug(f"{target.name}: not found in the installed version; skipped")
             return None
         if type(value).__name__ == "module":
             debug(f"{target.name}: names a module, not an API (use a [[package]] entry); skipped")
+            return None
+        if not callable(value) and not hasattr(type(value), "__get__"):
+            debug(f"{target.name}: is {type(value).__name__}, not an API; skipped")
             return None
         if is_guard(value) or id(value) in self.guards:
             return None
@@ -384,6 +387,16 @@ class Hook:
                 self._set(module, attr, value, guard)
             out.append(value)
         return out
+
+
+def _lookup(owner: Any, attr: str) -> Any:
+    """``getattr(owner, attr)``, or ``_MISSING``: a lazy attribute whose import fails
+    (an optional dependency that is not installed) is absent, not an error of the guard."""
+    try:
+        return getattr(owner, attr, _MISSING)
+    except Exception as exc:
+        debug(f"{attr!r} of {owner!r} cannot be read ({type(exc).__name__}: {exc}); skipped")
+        return _MISSING
 
 
 def _is_loaded_module(name: str) -> bool:
@@ -498,7 +511,7 @@ def _with_argument_checks(
         init = inner.__dict__.get("__init__") or _init_of(original)
         raw_init = original.__dict__.get("__init__", _init_of(original))
         guarded = _with_argument_checks(init, raw_init, checks)
-        type.__setattr__(original, "__init__", guarded)
+        set_class_attr(original, "__init__", guarded)
         return original
     positions = _positions(original, [a for a, _ in checks])
     table = tuple((arg, positions.get(arg), fn) for arg, fn in checks)

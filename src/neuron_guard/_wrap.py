@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-__all__ = ["guard_callable", "guard_class", "guard_object", "is_guard", "tier"]
+__all__ = ["guard_callable", "guard_class", "guard_object", "is_guard", "set_class_attr", "tier"]
 
 _CO_COROUTINE = 0x80
 _CO_GENERATOR = 0x20
@@ -181,9 +181,21 @@ def guard_class(cls: type, it: Item) -> type:
     if own is not None and is_guard(own):
         return cls
     new_init = _function_guard(own, it) if own is not None else _inherited_init_guard(cls, it)
-    type.__setattr__(cls, "__init__", new_init)
-    type.__setattr__(cls, _GUARD_ATTR, it)
+    set_class_attr(cls, "__init__", new_init)
+    set_class_attr(cls, _GUARD_ATTR, it)
     return cls
+
+
+def set_class_attr(cls: type, name: str, value: Any) -> None:
+    """Set a class attribute past a metaclass ``__setattr__`` written in Python.
+
+    C metaclasses (ctypes structures, pybind11 classes) refuse ``type.__setattr__``
+    ("can't apply this __setattr__"): they get a plain ``setattr``.
+    """
+    try:
+        type.__setattr__(cls, name, value)
+    except TypeError:
+        setattr(cls, name, value)
 
 
 def _inherited_init_guard(cls: type, it: Item) -> Callable[..., Any]:
