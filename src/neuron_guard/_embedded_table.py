@@ -2254,10 +2254,11 @@ TABLES = (('neuron_guard/data/neuron/compiler.toml',
     ({'name': 'torch-neuronx-trace-kwargs-as-args',
       'tier': 'stable',
       'deprecated': '2.15',
-      'triggers': ['api:torch_neuronx.trace'],
       'source': 'frameworks/torch/torch-neuronx/api-reference-guide/inference/api-torch-neuronx-trace.rst:63',
       'note': 'passing keyword arguments positionally through example_inputs to '
-              'torch_neuronx.trace warns from SDK 2.15.0'},
+              'torch_neuronx.trace warns from SDK 2.15.0; no trigger: a table cannot tell that '
+              'call shape from an ordinary trace call, so this entry is for explain/list/scan '
+              'only'},
      {'name': 'native-pytorch-profiling',
       'tier': 'beta',
       'triggers': ['api:torch_neuronx.profiling.NeuronConfig',
