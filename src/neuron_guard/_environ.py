@@ -240,7 +240,7 @@ class _Watch:
                 hook.add_call_listener(target, fire)
         if self.package_triggers or self.watched:
             for module in self.package_triggers:
-                hook.tops.add(module.partition(".")[0])
+                hook.listen_to(module)
             hook.module_listeners.append(self.on_module)
         self.checked_tops.update(t for t in hook.tops if t in sys.modules)
         for module, trig in self.package_triggers.items():
@@ -285,15 +285,12 @@ class _Watch:
     # -- events --------------------------------------------------------------------------
 
     def on_module(self, fullname: str) -> None:
-        """Before a module under a watched top-level package is imported."""
+        """Right before the body of a watched module runs (it was found: it is installed)."""
         if not self.active:
             return
         trig = self.package_triggers.get(fullname)
-        if trig is not None and fullname not in sys.modules:
-            from ._hook import _importable
-
-            if _importable(fullname, None):
-                self._guarded(self.fire_trigger, trig, [])
+        if trig is not None:
+            self._guarded(self.fire_trigger, trig, [])
         top = fullname.partition(".")[0]
         if top not in self.checked_tops:
             self.checked_tops.add(top)

@@ -1,14 +1,23 @@
 """The import hook: guard third-party modules that nobody decorated, driven by the table.
 
-Two pieces:
+One ``sys.meta_path`` finder, :class:`_Finder`, first in line:
 
-* :class:`_Finder`, a small ``sys.meta_path`` finder. For a module outside every
-  guarded top-level package it answers ``None`` after one set look-up. For a preview
-  *package* it decides before any of the package's code runs (strict: raises
-  :class:`PreviewImportError`). For a guarded top-level package it arms wrapt's
-  post-import hooks, lazily, so processes that never import one never import wrapt.
-* wrapt post-import hooks that, once a module has run, replace the table's APIs with
-  guards, and the same objects wherever the package re-exports them.
+* for a module outside every guarded top-level package it answers ``None`` after one set
+  look-up: unrelated imports cost nothing measurable;
+* for a module the table needs (a prefix of an API's dotted name, a preview package, a
+  trigger, or any module of a package that already holds guards), it finds the module's
+  spec with the other finders (given the parent's ``__path__``, never importing anything)
+  and wraps the loader. Before the module body runs, the loader decides preview packages
+  (strict: :class:`PreviewImportError` before any of the package's code runs); after it
+  ran, the loader replaces the table's APIs with guards, and the same objects wherever the
+  package re-exports them.
+
+This replaces wrapt's post-import hook finder, which calls ``importlib.util.find_spec``
+while Python holds its global import lock and so can deadlock with a thread that is still
+running the package's ``__init__`` (tests/hardening/test_concurrency.py), and whose import
+(~80 ms for wrapt 2.x) would dominate the cost of importing a guarded package. wrapt's own
+post-import hooks registered by other libraries still run: the loader notifies wrapt after
+each module it handled.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import _thread
 import sys
 
+from ._errors import PreviewError, PreviewImportError
 from ._policy import ItemInfo
 from ._state import Item, runtime
 from ._table import Entry, Table, group, load_table, removed_now, resolver
@@ -65,17 +75,26 @@ class Hook:
         self.patched: list[tuple[Any, str, Any, Any]] = []  # (owner, attr, original, guard)
         self.guards: dict[int, tuple[Any, Any]] = {}  # id(original) -> (original, guard)
         self.targets: dict[str, _Target] = {}
+        #: module name -> (attribute path, target) for every target that module may hold
+        self.by_module: dict[str, list[tuple[list[str], _Target]]] = {}
         self.wildcards: list[tuple[str, list[Entry]]] = []
         self.packages: dict[str, list[Entry]] = {}
         self.arg_inspectors: dict[str, list[tuple[str, Callable[[Any], None]]]] = {}
+        #: called with a module's name right before its body runs (env re-checks, triggers)
         self.module_listeners: list[Callable[[str], None]] = []
-        self.armed = False
+        #: modules whose import the listeners want to see (beyond top-level packages)
+        self.listen_modules: set[str] = set()
         self.built = False
-        self.hooked: set[str] = set()
         #: top-level modules we watch (from the table's index: nothing is built yet)
         self.tops: set[str] = set(table.tops())
         self.api_tops: set[str] = set()
         self._package_resolvers: dict[str, Callable[[], Entry | None]] = {}
+        self._wrap_modules: set[str] = set()
+        self._generation: dict[str, int] = {}  # top -> how many guards it holds
+        self._scanned: dict[str, int] = {}  # module -> generation of its last re-export scan
+        self._importing: set[str] = set()  # top-level packages whose __init__ is running
+        self._pending: dict[str, list[tuple[str, list[str], _Target]]] = {}
+        self._done: set[str] = set()  # targets guarded already
         self._finder = _Finder(self)
 
     def build(self) -> None:
@@ -98,6 +117,8 @@ class Hook:
             t = self.targets.setdefault(target, _Target(target))
             for arg, _fn in inspectors:
                 t.args.setdefault(arg, [])
+        for t in self.targets.values():
+            self._index_target(t)
         for entries in group(self.table.of_kind("package")).values():
             self.packages[entries[0].import_name] = entries
         self.api_tops |= {n.partition(".")[0] for n in self.targets} | {
@@ -105,8 +126,16 @@ class Hook:
         }
         self.tops |= self.api_tops | {m.partition(".")[0] for m in self.packages}
         self._package_resolvers = {m: resolver(es) for m, es in self.packages.items()}
+        self._wrap_modules |= set(self.packages) | self.listen_modules
 
-    # -- arming -----------------------------------------------------------------
+    def _index_target(self, t: _Target) -> None:
+        parts = t.name.split(".")
+        for i in range(1, len(parts)):
+            module = ".".join(parts[:i])
+            self.by_module.setdefault(module, []).append((parts[i:], t))
+            self._wrap_modules.add(module)
+
+    # -- registration (flag carriers, triggers) -------------------------------------------
 
     def add_arg_inspector(self, target: str, argument: str, fn: Callable[[Any], None]) -> None:
         """Call ``fn(value)`` whenever ``target`` is called with ``argument`` (flag carriers)."""
@@ -115,7 +144,11 @@ class Hook:
         self.api_tops.add(top)
         self.tops.add(top)
         if self.built:
-            self.targets.setdefault(target, _Target(target)).args.setdefault(argument, [])
+            fresh = target not in self.targets
+            t = self.targets.setdefault(target, _Target(target))
+            t.args.setdefault(argument, [])
+            if fresh:
+                self._index_target(t)
 
     def add_call_listener(self, target: str, fn: Callable[[], None]) -> None:
         """Call ``fn()`` before every call of ``target`` (feature and model triggers)."""
@@ -125,13 +158,26 @@ class Hook:
 
         self.add_arg_inspector(target, "", on_call)  # "": called whatever the arguments
 
+    def listen_to(self, module: str) -> None:
+        """Have the module listeners see ``module``'s import (a ``package:`` trigger)."""
+        self.listen_modules.add(module)
+        self._wrap_modules.add(module)
+        self.tops.add(module.partition(".")[0])
+
+    # -- life cycle ------------------------------------------------------------------
+
     def start(self) -> None:
         sys.meta_path.insert(0, self._finder)
-        if any(top in sys.modules for top in self.tops):
-            # modules imported before the guard: patch them at once
+        loaded = sorted(m for m in list(sys.modules) if m.partition(".")[0] in self.tops)
+        if loaded:
+            # modules imported before the guard: patch them at once, parents first
             self.build()
-            if any(top in sys.modules for top in self.api_tops):
-                self.arm()
+            for name in loaded:
+                module = sys.modules.get(name)
+                if module is not None:
+                    self.after_exec(module, rescan=False)
+            for top in {m.partition(".")[0] for m in loaded}:
+                self._rescan_top(top)
 
     def stop(self) -> None:
         self.active = False
@@ -153,70 +199,39 @@ class Hook:
             self.patched.clear()
             self.guards.clear()
 
-    def arm(self) -> None:
-        """Import wrapt and register post-import hooks (once, outside every lock)."""
-        if self.armed:
-            return
-        import inspect  # noqa: F401 - imported here, never while a lock is held
+    # -- the finder's side --------------------------------------------------------------
 
-        import wrapt
-
-        self.build()
-        self.armed = True
-        names: set[str] = set()
-        for name in list(self.targets) + [w for w, _ in self.wildcards]:
-            parts = name.split(".")
-            names.update(".".join(parts[:i]) for i in range(1, len(parts)))
-        names.update(w for w, _ in self.wildcards)
-        for name in sorted(names):
-            self._hook_module(name, wrapt)
-        for mod_name in [m for m in list(sys.modules) if m.partition(".")[0] in self.api_tops]:
-            self._hook_module(mod_name, wrapt)
-        # keep our finder first: it registers hooks for submodules before wrapt's looks
-        try:
-            sys.meta_path.remove(self._finder)
-        except ValueError:
-            return
-        sys.meta_path.insert(0, self._finder)
-
-    def _hook_module(self, name: str, wrapt: Any) -> None:
-        if name in self.hooked:
-            return
-        self.hooked.add(name)
-        wrapt.register_post_import_hook(self._on_import, name)
-
-    # -- the finder's side --------------------------------------------------------
-
-    def before_import(self, fullname: str) -> None:
-        self.build()
+    def wants(self, fullname: str) -> bool:
+        """Whether the loader of ``fullname`` must be wrapped (the table needs to see it)."""
         top = fullname.partition(".")[0]
+        if fullname == top or fullname in self._wrap_modules or self._generation.get(top):
+            return True
+        for base, _ in self.wildcards:
+            if fullname.startswith(base + "."):
+                return True
+        return any(fullname.startswith(m + ".") for m in self.packages)
+
+    # -- the loader's side ----------------------------------------------------------------
+
+    def before_exec(self, fullname: str) -> None:
+        """Right before a watched module's body runs: listeners, then preview packages."""
         for fn in self.module_listeners:
             try:
                 fn(fullname)
             except Exception as exc:
-                if type(exc).__name__ in ("PreviewError", "PreviewImportError"):
+                if isinstance(exc, PreviewError):
                     raise
                 runtime.internal_error(f"module listener for {fullname}", exc)
-        if top in self.api_tops:
-            if not self.armed:
-                self.arm()
-            import wrapt
-
-            self._hook_module(fullname, wrapt)
         if self.packages:
             self._check_package(fullname)
 
     def _check_package(self, fullname: str) -> None:
-        from ._errors import PreviewImportError
-
         for module, get in self._package_resolvers.items():
             if fullname != module and not fullname.startswith(module + "."):
                 continue
             entry = get()
             if entry is None or not (entry.tier.preview or entry.deprecated):
                 continue
-            if not _importable(fullname, self._finder):
-                return
             it = self.item_for(entry, name=entry.name)
             try:
                 runtime.use(it, None)
@@ -248,51 +263,73 @@ class Hook:
 
     # -- the post-import side -------------------------------------------------------
 
-    def _on_import(self, module: Any) -> None:
+    def after_exec(self, module: Any, *, rescan: bool = True) -> None:
+        """After a watched module's body ran: patch its APIs and the re-exports."""
         if not self.active:
             return
+        name: str = getattr(module, "__name__", "")
+        top = name.partition(".")[0]
         try:
             with self.lock:
+                before = self._generation.get(top, 0)
                 self._patch_module(module)
+                if name == top:
+                    self._retry_pending(top)
+                if not rescan:
+                    return
+                grew = self._generation.get(top, 0) != before
+                if name == top or (grew and top not in self._importing):
+                    self._rescan_top(top)  # the package is complete: every module once
+                elif self._generation.get(top):
+                    self._scan_module(name, module, top)
         except Exception as exc:
-            runtime.internal_error(f"patching {getattr(module, '__name__', module)!r}", exc)
+            runtime.internal_error(f"patching {name!r}", exc)
 
     def _patch_module(self, module: Any) -> None:
         mod_name: str = getattr(module, "__name__", "")
         prefix = mod_name + "."
-        new: list[Any] = []
-        for name, target in self.targets.items():
-            if not name.startswith(prefix):
-                continue
-            path = name[len(prefix) :].split(".")
-            if _is_loaded_module(prefix + path[0]) and len(path) > 1:
-                continue  # the submodule's own hook (deeper prefix) handles it
-            done = self._patch_target(module, path, target)
-            if done is not None:
-                new.append(done)
+        for path, target in self.by_module.get(mod_name, ()):
+            if len(path) > 1 and (prefix + path[0]) in sys.modules:
+                continue  # the submodule's own import (a longer prefix) handles it
+            self._patch_target(module, path, target)
         for base, entries in self.wildcards:
             if mod_name == base or mod_name.startswith(base + "."):
-                new.extend(self._patch_wildcard(module, base, entries))
-        # re-exports: the same objects anywhere in the same top-level package
-        if new:
-            top = mod_name.partition(".")[0]
-            for other_name, other in list(sys.modules.items()):
-                if other is not None and other_name.partition(".")[0] == top:
-                    self._replace_reexports(other)
-        else:
-            self._replace_reexports(module)
+                self._patch_wildcard(module, entries)
 
-    def _replace_reexports(self, module: Any) -> None:
+    def _retry_pending(self, top: str) -> None:
+        """Targets missing when their module ran may exist once the package is complete."""
+        for mod_name, path, target in self._pending.pop(top, ()):
+            module = sys.modules.get(mod_name)
+            if module is not None and target.name not in self._done:
+                self._patch_target(module, path, target, retry=True)
+
+    def _rescan_top(self, top: str) -> None:
+        gen = self._generation.get(top, 0)
+        if not gen:
+            return
+        prefix = top + "."
+        for name, module in list(sys.modules.items()):
+            if module is not None and (name == top or name.startswith(prefix)):
+                self._scan_module(name, module, top)
+
+    def _scan_module(self, name: str, module: Any, top: str) -> None:
+        gen = self._generation.get(top, 0)
+        if self._scanned.get(name) == gen:
+            return
+        self._scanned[name] = gen
         try:
             namespace = vars(module)
         except TypeError:
             return
-        if not self.guards:
-            return
+        guards = self.guards
         for attr, value in list(namespace.items()):
-            hit = self.guards.get(id(value))
+            hit = guards.get(id(value))
             if hit is not None and hit[0] is value:
                 self._set(module, attr, value, hit[1])
+
+    def _add_guard(self, original: Any, guard: Any, top: str) -> None:
+        self.guards[id(original)] = (original, guard)
+        self._generation[top] = self._generation.get(top, 0) + 1
 
     def _set(self, owner: Any, attr: str, original: Any, guard: Any) -> None:
         if guard is original:
@@ -304,19 +341,19 @@ class Hook:
             return
         self.patched.append((owner, attr, original, guard))
 
-    def _patch_target(self, module: Any, path: list[str], target: _Target) -> Any:
+    def _patch_target(
+        self, module: Any, path: list[str], target: _Target, *, retry: bool = False
+    ) -> Any:
         owner: Any = module
         for part in path[:-1]:
             owner = _lookup(owner, part)
             if owner is _MISSING:
-                debug(f"{target.name}: {part!r} not found in the installed version; skipped")
-                return None
+                return self._missing(module, path, target, part, retry)
         attr = path[-1]
         raw = owner.__dict__.get(attr, _MISSING) if isinstance(owner, type) else _MISSING
         value = raw if raw is not _MISSING else _lookup(owner, attr)
         if value is _MISSING:
-            debug(f"{target.name}: not found in the installed version; skipped")
-            return None
+            return self._missing(module, path, target, attr, retry)
         if type(value).__name__ == "module":
             debug(f"{target.name}: names a module, not an API (use a [[package]] entry); skipped")
             return None
@@ -341,9 +378,22 @@ class Hook:
             self.patched.append((value, "__init__", old_init, new_init))
         elif guard is value:
             return None
-        self.guards[id(value)] = (value, guard)
+        self._done.add(target.name)
+        self._add_guard(value, guard, module.__name__.partition(".")[0])
         self._set(owner, attr, value, guard)
         return value
+
+    def _missing(
+        self, module: Any, path: list[str], target: _Target, part: str, retry: bool
+    ) -> None:
+        top = module.__name__.partition(".")[0]
+        if not retry and top in self._importing:
+            # the package may still add it (lazy attributes, late assignments): try again
+            # once its __init__ has finished
+            self._pending.setdefault(top, []).append((module.__name__, path, target))
+            return
+        debug(f"{target.name}: {part!r} not found in the installed version; skipped")
+        return
 
     def _arg_checks(self, target: _Target, value: Any) -> list[tuple[str, Callable[[Any], None]]]:
         checks: list[tuple[str, Callable[[Any], None]]] = []
@@ -355,11 +405,10 @@ class Hook:
             checks.append((arg, fn))
         return checks
 
-    def _patch_wildcard(self, module: Any, base: str, entries: list[Entry]) -> list[Any]:
+    def _patch_wildcard(self, module: Any, entries: list[Entry]) -> None:
         entry = resolver(entries)()
         if entry is None or not (entry.tier.preview or entry.deprecated):
-            return []
-        out = []
+            return
         mod_name = module.__name__
         public = getattr(module, "__all__", None)
         for attr, value in list(vars(module).items()):
@@ -382,11 +431,9 @@ class Hook:
                 removed_now=removed_now(entry),
             )
             guard = guard_object(value, runtime.item(info))
-            self.guards[id(value)] = (value, guard)
+            self._add_guard(value, guard, mod_name.partition(".")[0])
             if guard is not value:
                 self._set(module, attr, value, guard)
-            out.append(value)
-        return out
 
 
 def _lookup(owner: Any, attr: str) -> Any:
@@ -399,31 +446,71 @@ def _lookup(owner: Any, attr: str) -> Any:
         return _MISSING
 
 
-def _is_loaded_module(name: str) -> bool:
-    return name in sys.modules
+def _find_real_spec(fullname: str, path: Any, target: Any, skip: Any) -> Any:
+    """The spec the other finders give ``fullname`` (what the import system would use).
 
-
-def _importable(fullname: str, skip: Any) -> bool:
-    """Whether some other finder can find ``fullname`` (so we only warn for real imports)."""
-    parent = fullname.rpartition(".")[0]
-    path = None
-    if parent:
-        pkg = sys.modules.get(parent)
-        path = getattr(pkg, "__path__", None)
-        if pkg is None:
-            return True  # the parent is being imported by this very statement
+    Imports nothing: the parent's ``__path__`` comes from the import system. wrapt's
+    post-import finder is skipped (it would call ``importlib.util.find_spec``, which can
+    deadlock under the import lock); wrapt's hooks still run after the module loads.
+    """
     for finder in list(sys.meta_path):
         if finder is skip or type(finder).__name__ == "ImportHookFinder":
             continue
         find = getattr(finder, "find_spec", None)
         if find is None:
             continue
+        spec = find(fullname, path, target)
+        if spec is not None:
+            return spec
+    return None
+
+
+class _GuardedLoader:
+    """Wraps a module's real loader: decide before the body runs, patch after it ran.
+
+    The module only ever sees its real loader (``__loader__``, ``__spec__.loader``).
+    """
+
+    def __init__(self, loader: Any, hook: Hook) -> None:
+        self.loader = loader
+        self.hook = hook
+
+    def create_module(self, spec: Any) -> Any:
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: Any) -> None:
+        loader = self.loader
         try:
-            if find(fullname, path) is not None:
-                return True
-        except (ImportError, ValueError):
-            continue
-    return False
+            module.__loader__ = loader
+            if getattr(module.__spec__, "loader", None) is self:
+                module.__spec__.loader = loader
+        except AttributeError:
+            pass
+        hook = self.hook
+        name: str = module.__name__
+        top = name.partition(".")[0]
+        if hook.active:
+            hook.before_exec(name)
+        is_top = name == top
+        if is_top:
+            hook._importing.add(top)
+        try:
+            loader.exec_module(module)
+        finally:
+            if is_top:
+                hook._importing.discard(top)
+        hook.after_exec(module)
+        wrapt = sys.modules.get("wrapt")
+        notify = getattr(wrapt, "notify_module_loaded", None)
+        if notify is not None:
+            notify(module)  # post-import hooks other libraries registered with wrapt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __repr__(self) -> str:
+        return f"<neuron_guard loader for {self.loader!r}>"
 
 
 def _argument_firer(it: Item, entry: Entry, func: Any, arg: str) -> Callable[[Any], None]:
@@ -547,21 +634,29 @@ class _Finder:
     def __init__(self, hook: Hook) -> None:
         self.hook = hook
         self.tops = hook.tops
-        self._busy = _thread.allocate_lock()
         self._local: set[int] = set()
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname.partition(".")[0] not in self.tops:
-            return
+            return None
+        hook = self.hook
         me = _thread.get_ident()
-        if me in self._local or not self.hook.active:
-            return
+        if me in self._local or not hook.active:
+            return None
         self._local.add(me)
         try:
-            self.hook.before_import(fullname)
+            hook.build()
+            if not hook.wants(fullname):
+                return None
+            spec = _find_real_spec(fullname, path, target, self)
         finally:
             self._local.discard(me)
-        return
+        if spec is None:
+            return None  # not installed: the usual ModuleNotFoundError, no warning
+        loader = spec.loader
+        if loader is not None and hasattr(loader, "exec_module"):
+            spec.loader = _GuardedLoader(loader, hook)
+        return spec
 
     def invalidate_caches(self) -> None:
         pass

@@ -349,12 +349,6 @@ print("stuck" if t1.is_alive() or t2.is_alive() else "done")
 class TestImportDuringParentImport:
     """A guarded submodule imported while another thread still runs its package's body."""
 
-    @pytest.mark.xfail(
-        reason="deadlock inherited from wrapt's post-import hook finder (wrapt 2.5.2): its "
-        "find_spec calls importlib.util.find_spec, which waits for the parent package's module "
-        "lock while the global import lock is held; see the hardening report",
-        strict=True,
-    )
     def test_no_deadlock(self, run_python: Any, tmp_path: Path) -> None:
         """Both imports finish (no deadlock between the module lock and the import lock)."""
         for rel, text in SLOW_PARENT.items():
