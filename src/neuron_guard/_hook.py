@@ -365,20 +365,25 @@ class Hook:
         old_init = value.__dict__.get("__init__", _MISSING) if isinstance(value, type) else None
         guard = value
         whole = resolver(target.whole)() if target.whole else None
+        module_level = not isinstance(owner, type)
         if whole is not None and (whole.tier.preview or whole.deprecated):
-            guard = guard_object(value, self.item_for(whole))
+            guard = guard_object(value, self.item_for(whole), module_level=module_level)
         checks = self._arg_checks(target, value)
         if checks:
-            guard = _with_argument_checks(guard, value, checks)
-        if isinstance(value, type):
+            try:
+                guard = _with_argument_checks(guard, value, checks)
+            except TypeError as exc:  # an immutable type's __init__
+                debug(f"{target.name}: its arguments cannot be checked ({exc}); skipped")
+        self._done.add(target.name)
+        if guard is value:
+            if not isinstance(value, type):
+                return None
             new_init = value.__dict__.get("__init__", _MISSING)
             if new_init is old_init:
                 return None
-            # classes are guarded in place; remember their __init__ for uninstall
+            # guarded in place: every name of the class sees it; remember for uninstall
             self.patched.append((value, "__init__", old_init, new_init))
-        elif guard is value:
-            return None
-        self._done.add(target.name)
+            return value
         self._add_guard(value, guard, module.__name__.partition(".")[0])
         self._set(owner, attr, value, guard)
         return value
@@ -430,7 +435,7 @@ class Hook:
                 removed=entry.removed,
                 removed_now=removed_now(entry),
             )
-            guard = guard_object(value, runtime.item(info))
+            guard = guard_object(value, runtime.item(info), module_level=True)
             self._add_guard(value, guard, mod_name.partition(".")[0])
             if guard is not value:
                 self._set(module, attr, value, guard)

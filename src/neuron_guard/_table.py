@@ -296,21 +296,77 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def load_file(path: str) -> list[Entry]:
-    """Read and validate the TOML table at ``path`` (which must exist)."""
-    from ._compat import load_toml, toml_error
+    """Read and validate the TOML table at ``path`` (which must exist).
 
+    A table that validated before is read from a cache (keyed by the file's size and
+    modification time, and this version of neuron_guard), so that start-up needs neither
+    a TOML parser nor :mod:`packaging` for an unchanged table.
+    """
     try:
         with open(path, "rb") as fh:
+            stat = os.fstat(fh.fileno())
             data = fh.read()
     except OSError as exc:
         msg = f"cannot read tier table {path!r}: {exc.strerror or exc}"
         raise ConfigError(msg, source=path) from exc
+    stamp = (stat.st_size, stat.st_mtime_ns, _cache_version())
+    cached = _read_table_cache(path, stamp)
+    if cached is not None:
+        return _entries_of(((path, tuple(cached)),))
+    from ._compat import load_toml, toml_error
+
     try:
         doc = load_toml(data)
     except (toml_error(), UnicodeDecodeError) as exc:
         msg = f"{path}: not valid TOML: {exc}"
         raise ConfigError(msg, source=path) from exc
-    return parse_table(doc, path)
+    entries = parse_table(doc, path)
+    _write_table_cache(path, stamp, [(k, doc[k]) for k in KEYS if doc.get(k)])
+    return entries
+
+
+def cache_dir() -> str:
+    """Where neuron_guard keeps its caches (``$XDG_CACHE_HOME/neuron_guard``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "neuron_guard")
+
+
+def _cache_version() -> str:
+    from ._version import __version__
+
+    return f"{__version__}/{SCHEMA}"
+
+
+def _table_cache_path(path: str) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in os.path.abspath(path))[-150:]
+    return os.path.join(cache_dir(), "tables", safe + ".marshal")
+
+
+def _read_table_cache(path: str, stamp: tuple[Any, ...]) -> Any:
+    import marshal
+
+    try:
+        with open(_table_cache_path(path), "rb") as fh:
+            saved = marshal.loads(fh.read())
+        if isinstance(saved, tuple) and len(saved) == 3 and saved[0] == path and saved[1] == stamp:
+            return saved[2]
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    return None
+
+
+def _write_table_cache(path: str, stamp: tuple[Any, ...], kinds: list[tuple[str, Any]]) -> None:
+    import marshal
+
+    target = _table_cache_path(path)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(marshal.dumps((path, stamp, tuple((k, tuple(v)) for k, v in kinds))))
+        os.replace(tmp, target)
+    except (OSError, ValueError):
+        pass  # a cache we cannot write only costs time
 
 
 def load_embedded() -> list[Entry]:
@@ -487,7 +543,7 @@ class Table:
         return frozenset(c for s in self._sources for c in s.index["carriers"])
 
     def triggers(self) -> frozenset[str]:
-        """Every trigger (``env:VAR``, ``flag:NAME``, ``api:NAME``, ...) a feature or model lists."""
+        """Every trigger (``env:VAR``, ``flag:NAME``, ``api:NAME``, ...) of features and models."""
         return frozenset(t for s in self._sources for t in s.index.get("triggers", ()))
 
     def tops(self) -> frozenset[str]:
@@ -544,11 +600,7 @@ def _has_entry_points() -> bool:
     """
     import sys
 
-    cache_dir = os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "neuron_guard",
-    )
-    cache = os.path.join(cache_dir, "entry-points-v1")
+    cache = os.path.join(cache_dir(), "entry-points-v1")
     known: dict[str, str] = {}
     try:
         with open(cache, encoding="utf-8") as fh:
@@ -575,7 +627,7 @@ def _has_entry_points() -> bool:
         found = found or answer == "1"
     if changed:
         try:
-            os.makedirs(cache_dir, exist_ok=True)
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
             tmp = f"{cache}.{os.getpid()}"
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.writelines(f"{k}\t{v}\n" for k, v in list(known.items())[-500:])

@@ -174,6 +174,9 @@ def guard_callable(func: Callable[..., Any], it: Item) -> Callable[..., Any]:
 def guard_class(cls: type, it: Item) -> type:
     """Guard instantiation of ``cls`` in place: the class stays the same object.
 
+    An immutable (C-implemented) type cannot be changed: it gets a wrapt proxy instead,
+    which ``isinstance`` and ``issubclass`` see through.
+
     ``isinstance``, ``issubclass``, subclassing and pickling keep working; subclasses
     are guarded too, through the ``__init__`` they inherit or call with ``super()``.
     """
@@ -181,7 +184,12 @@ def guard_class(cls: type, it: Item) -> type:
     if own is not None and is_guard(own):
         return cls
     new_init = _function_guard(own, it) if own is not None else _inherited_init_guard(cls, it)
-    set_class_attr(cls, "__init__", new_init)
+    try:
+        set_class_attr(cls, "__init__", new_init)
+    except TypeError:
+        # an immutable (C) type: guard it through wrapt's transparent proxy instead
+        proxy: type = _opaque_guard(cls, it)
+        return proxy
     set_class_attr(cls, _GUARD_ATTR, it)
     return cls
 
@@ -256,8 +264,16 @@ def _default_name(obj: Any) -> str:
     return f"{module}.{qual}"
 
 
-def guard_object(obj: Any, it: Item) -> Any:
-    """Guard any supported object with item ``it`` (used by ``@tier`` and the import hook)."""
+_BUILTIN_FUNCTION = type(len)
+
+
+def guard_object(obj: Any, it: Item, *, module_level: bool = False) -> Any:
+    """Guard any supported object with item ``it`` (used by ``@tier`` and the import hook).
+
+    ``module_level``: the guard will be a module attribute, never a class attribute, so a
+    C function can be guarded by a plain closure (a class attribute would bind it as a
+    method; there, and for callable objects, wrapt's proxy keeps it transparent).
+    """
     if isinstance(obj, type):
         return guard_class(obj, it)
     if isinstance(obj, (staticmethod, classmethod)):
@@ -276,6 +292,8 @@ def guard_object(obj: Any, it: Item) -> Any:
         return obj
     if hasattr(obj, "__code__"):
         return guard_callable(obj, it)
+    if module_level and type(obj) is _BUILTIN_FUNCTION:
+        return _function_guard(obj, it)
     if callable(obj):
         return _opaque_guard(obj, it)
     msg = f"@tier cannot guard {obj!r}: it is neither callable, a class nor a property"

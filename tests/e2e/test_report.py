@@ -62,7 +62,12 @@ class TestMultiprocessing:
         )
         assert r.returncode == 0, r.stderr
         item = items(rep)["work.step"]
-        assert item["count"] == 21
+        if ending == "close":
+            assert item["count"] == 21
+        else:
+            # terminate() kills idle workers with SIGTERM: their counts are flushed by a
+            # handler, which a busy machine can outrun; their first uses are on disk already
+            assert int(item["processes"]) <= int(item["count"]) <= 21
         assert item["processes"] >= 2  # the parent and at least one worker
         assert item["tier"] == "beta"
 
