@@ -39,7 +39,7 @@ def normalize_flag(name: str) -> str:
 class Pattern:
     """One allow pattern: a tier keyword (``beta``, ``alpha``) or an optional kind and a glob."""
 
-    __slots__ = ("glob", "kind", "origin", "text", "tier")
+    __slots__ = ("_match", "glob", "kind", "origin", "text", "tier")
 
     def __init__(
         self,
@@ -54,6 +54,8 @@ class Pattern:
         self.glob = glob
         self.tier = tier
         self.origin = origin
+        if TYPE_CHECKING:
+            self._match: Callable[[str], object]
 
     def __repr__(self) -> str:
         return f"Pattern({self.text!r}, origin={self.origin!r})"
@@ -72,12 +74,28 @@ class Pattern:
             return tier is not None and tier != "stable" and Tier(tier) >= self.tier
         if self.kind is not None and self.kind != kind:
             return False
-        assert self.glob is not None
-        from fnmatch import fnmatchcase
+        match = self._matcher()
+        return match(normalize_flag(name) if kind == "flag" else name) is not None
 
-        if kind == "flag":
-            return fnmatchcase(normalize_flag(name), normalize_flag(self.glob))
-        return fnmatchcase(name, self.glob)
+    def _matcher(self) -> Callable[[str], object]:
+        """The glob compiled once (fnmatch semantics, case-sensitive; ``*`` crosses dots)."""
+        try:
+            return self._match
+        except AttributeError:
+            pass
+        import re
+        from fnmatch import translate
+
+        assert self.glob is not None
+        glob = self.glob
+        if self.kind is None or self.kind == "flag":
+            # a bare glob may name a flag: compile both spellings of its dashes
+            flag = normalize_flag(glob)
+            rx = f"(?:{translate(glob)})|(?:{translate(flag)})" if flag != glob else translate(glob)
+        else:
+            rx = translate(glob)
+        self._match = re.compile(rx).match
+        return self._match
 
     def __str__(self) -> str:
         return self.text

@@ -79,6 +79,7 @@ def _function_guard(func: Callable[..., Any], it: Item) -> Callable[..., Any]:
         try:
             n += 1  # type: ignore[operator]
         except TypeError:
+            __tracebackhide__ = True  # pytest shows the user's frame, not ours
             use(it, cell)
         return func(*args, **kwargs)
 
@@ -95,6 +96,7 @@ def _coroutine_guard(func: Callable[..., Any], it: Item) -> Callable[..., Any]:
         try:
             n += 1  # type: ignore[operator]
         except TypeError:
+            __tracebackhide__ = True  # pytest shows the user's frame, not ours
             use(it, cell)
         return await func(*args, **kwargs)
 
@@ -111,6 +113,7 @@ def _generator_guard(func: Callable[..., Any], it: Item) -> Callable[..., Any]:
         try:
             n += 1  # type: ignore[operator]
         except TypeError:
+            __tracebackhide__ = True  # pytest shows the user's frame, not ours
             use(it, cell)
         return (yield from func(*args, **kwargs))
 
@@ -127,6 +130,7 @@ def _async_generator_guard(func: Callable[..., Any], it: Item) -> Callable[..., 
         try:
             n += 1  # type: ignore[operator]
         except TypeError:
+            __tracebackhide__ = True  # pytest shows the user's frame, not ours
             use(it, cell)
         agen = func(*args, **kwargs)
         try:
@@ -223,6 +227,7 @@ def _inherited_init_guard(cls: type, it: Item) -> Callable[..., Any]:
             try:
                 n += 1  # type: ignore[operator]
             except TypeError:
+                __tracebackhide__ = True
                 use(it, cell)
 
     else:
@@ -232,6 +237,7 @@ def _inherited_init_guard(cls: type, it: Item) -> Callable[..., Any]:
             try:
                 n += 1  # type: ignore[operator]
             except TypeError:
+                __tracebackhide__ = True
                 use(it, cell)
             sup = super(klass, self).__init__
             if getattr(sup, "__objclass__", None) is object:  # object.__init__ takes no arguments
