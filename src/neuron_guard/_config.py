@@ -9,7 +9,7 @@ from ._types import Kind, Mode, Tier
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
 __all__ = ["ENV_VARS", "Pattern", "Settings", "find_pyproject", "parse_patterns", "resolve"]
