@@ -208,3 +208,35 @@ class TestEmbeddedTable:
                 if len(holding) > 1:
                     overlaps.append((key, rel))
         assert overlaps == []
+
+
+class TestUserTableCache:
+    def test_an_edited_table_is_read_again(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The validated-table cache never serves a table that changed on disk."""
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        table = tmp_path / "t.toml"
+        table.write_text('[[api]]\nname = "a.b"\ntier = "beta"\n')
+        assert [(e.name, e.tier) for e in load_file(str(table))] == [("a.b", "beta")]
+        assert list((tmp_path / "cache" / "neuron_guard" / "tables").iterdir())
+        assert [(e.name, e.tier) for e in load_file(str(table))] == [("a.b", "beta")]
+        table.write_text('[[api]]\nname = "a.b"\ntier = "alpha"\nsource = "edited"\n')
+        assert [(e.name, e.tier, e.source) for e in load_file(str(table))] == [
+            ("a.b", "alpha", "edited")
+        ]
+        table.write_text('[[api]]\nname = "a.b"\ntierr = "alpha"\n')
+        with pytest.raises(ConfigError, match="unknown key 'tierr'"):
+            load_file(str(table))
+
+    def test_a_corrupt_cache_is_ignored(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Garbage in the cache directory falls back to parsing the table."""
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        table = tmp_path / "t.toml"
+        table.write_text('[[env]]\nname = "NEURON_X"\ntier = "beta"\n')
+        load_file(str(table))
+        for f in (tmp_path / "cache" / "neuron_guard" / "tables").iterdir():
+            f.write_bytes(b"\x00garbage")
+        assert [e.name for e in load_file(str(table))] == ["NEURON_X"]
