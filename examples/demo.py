@@ -47,7 +47,7 @@ def fused_attention(q, k, v):
 
 print("result:", fused_attention(1, 2, 3), fused_attention(1, 2, 3))
 for event in neuron_guard.events():
-    print(f"event: {event.kind} {event.name} tier={event.tier} action={event.action} count={event.count}")
+    print(f"event: {event.kind} {event.name} tier={event.tier} {event.action} x{event.count}")
 """
 
 SCENARIOS = [
@@ -64,9 +64,16 @@ SCENARIOS = [
     (
         "3. production with an explicit opt-in for the profiler",
         TRAIN_SCRIPT,
-        {"NEURON_GUARD": "strict", "NEURON_GUARD_ALLOW": "api:torch_neuronx.experimental.profiler.*"},
+        {
+            "NEURON_GUARD": "strict",
+            "NEURON_GUARD_ALLOW": "api:torch_neuronx.experimental.profiler.*",
+        },
     ),
-    ("4. a beta package in strict mode: refused at import", PACKAGE_SCRIPT, {"NEURON_GUARD": "strict"}),
+    (
+        "4. a beta package in strict mode: refused at import",
+        PACKAGE_SCRIPT,
+        {"NEURON_GUARD": "strict"},
+    ),
     ("5. a library author's @tier('beta') API, in development", LIBRARY_SCRIPT, {}),
     ("6. the same in strict mode", LIBRARY_SCRIPT, {"NEURON_GUARD": "strict"}),
 ]
@@ -103,7 +110,7 @@ def main() -> int:
     if got != expected:
         print(f"\nunexpected exit statuses {got}, expected {expected}", file=sys.stderr)
         return 1
-    print("\nAll scenarios behaved as documented. `neuron-guard explain NAME` says more about an item.")
+    print("\nAll scenarios behaved as documented; `neuron-guard explain NAME` says more.")
     return 0
 
 

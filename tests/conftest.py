@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -89,7 +90,7 @@ def _isolate_guard() -> Iterator[None]:
 
 
 @pytest.fixture
-def strict() -> Iterator[Any]:
-    """Strict mode for one in-process test."""
+def strict() -> Any:
+    """Strict mode for one in-process test (the autouse fixture restores the settings)."""
     neuron_guard.configure(mode="strict")
-    yield neuron_guard
+    return neuron_guard

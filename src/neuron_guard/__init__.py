@@ -22,7 +22,6 @@ from ._errors import (
     PreviewWarning,
 )
 from ._types import Event, Kind, Mode, Tier
-from ._wrap import tier
 
 __all__ = [
     "AlphaWarning",
@@ -52,6 +51,11 @@ del _cls
 
 
 def __getattr__(name: str) -> Any:
+    if name == "tier":  # imported on first use: start-up stays cheap
+        from ._wrap import tier
+
+        globals()["tier"] = tier
+        return tier
     if name == "__version__":
         from ._version import __version__
 
@@ -65,5 +69,7 @@ from ._activate import install_at_import as _install_at_import  # noqa: E402
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ._wrap import tier
 
 _install_at_import()

@@ -30,7 +30,6 @@ from ._policy import ItemInfo
 from ._state import Item, runtime
 from ._table import Entry, Table, group, load_table, removed_now, resolver
 from ._types import Kind
-from ._wrap import guard_object, is_guard, set_class_attr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -180,6 +179,8 @@ class Hook:
                 self._rescan_top(top)
 
     def stop(self) -> None:
+        from ._wrap import set_class_attr
+
         self.active = False
         try:
             sys.meta_path.remove(self._finder)
@@ -344,6 +345,8 @@ class Hook:
     def _patch_target(
         self, module: Any, path: list[str], target: _Target, *, retry: bool = False
     ) -> Any:
+        from ._wrap import guard_object, is_guard
+
         owner: Any = module
         for part in path[:-1]:
             owner = _lookup(owner, part)
@@ -411,6 +414,8 @@ class Hook:
         return checks
 
     def _patch_wildcard(self, module: Any, entries: list[Entry]) -> None:
+        from ._wrap import guard_object, is_guard
+
         entry = resolver(entries)()
         if entry is None or not (entry.tier.preview or entry.deprecated):
             return
@@ -596,6 +601,8 @@ def _with_argument_checks(
     inner: Any, original: Any, checks: list[tuple[str, Callable[[Any], None]]]
 ) -> Any:
     """Wrap ``inner`` so each check sees the value its argument was given in a call."""
+    from ._wrap import set_class_attr, update_wrapper
+
     if isinstance(original, (staticmethod, classmethod)):
         func = _with_argument_checks(inner.__func__, original.__func__, checks)
         return type(original)(func)
@@ -617,8 +624,6 @@ def _with_argument_checks(
             elif pos is not None and len(args) > pos:
                 fn(args[pos])
         return inner(*args, **kwargs)
-
-    from ._wrap import update_wrapper
 
     update_wrapper(guard, original)
     guard.__wrapped__ = original  # type: ignore[attr-defined]
