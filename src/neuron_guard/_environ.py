@@ -31,7 +31,7 @@ from ._config import Pattern
 from ._errors import PreviewError
 from ._flags import find_flag, match_flags, normalize, split_shell
 from ._policy import ItemInfo, allowed_by
-from ._state import Item, runtime, scoped_allow
+from ._state import Item, fork_child_locks, runtime, scoped_allow
 from ._types import Mode
 
 TYPE_CHECKING = False
@@ -217,12 +217,17 @@ class _Watch:
         self.noted: set[str] = set()
         self.lock = _thread.RLock()
         self._busy: set[int] = set()
+        fork_child_locks.append(self._after_fork)
         self._spawned: dict[int, tuple[str, ...]] = {}
         # built the first time something matches
         self._resolvers: dict[tuple[str, ...], Callable[[], Entry | None]] | None = None
         self._carrier_entries: dict[str, list[Entry]] = {}
         self._by_trigger: dict[str, list[Entry]] | None = None
         self._fired: dict[tuple[str, str], Item] = {}
+
+    def _after_fork(self) -> None:
+        self.lock = _thread.RLock()
+        self._busy.clear()
 
     # -- start-up and registration -------------------------------------------------------
 

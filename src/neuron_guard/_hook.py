@@ -27,7 +27,7 @@ import sys
 
 from ._errors import PreviewError, PreviewImportError
 from ._policy import ItemInfo
-from ._state import Item, runtime
+from ._state import Item, fork_child_locks, runtime
 from ._table import Entry, Table, group, load_table, removed_now, resolver
 from ._types import Kind
 
@@ -69,6 +69,7 @@ class Hook:
     def __init__(self, table: Table) -> None:
         self.table = table
         self.lock = _thread.RLock()
+        fork_child_locks.append(self._new_lock)
         self.active = True
         self.notes: list[str] = []
         self.patched: list[tuple[Any, str, Any, Any]] = []  # (owner, attr, original, guard)
@@ -95,6 +96,10 @@ class Hook:
         self._pending: dict[str, list[tuple[str, list[str], _Target]]] = {}
         self._done: set[str] = set()  # targets guarded already
         self._finder = _Finder(self)
+
+    def _new_lock(self) -> None:
+        self.lock = _thread.RLock()
+        self._finder._local.clear()
 
     def build(self) -> None:
         """Build the look-ups from the table's entries (once: on the first watched import)."""

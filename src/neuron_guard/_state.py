@@ -323,3 +323,20 @@ class Runtime:
 
 
 runtime = Runtime()
+
+#: Re-made in a forked child: a lock another thread of the parent held at the fork
+#: (multiprocessing forks from its pool-handler thread) would stay held forever.
+fork_child_locks: list[Callable[[], None]] = []
+
+
+def _after_fork_in_child() -> None:
+    runtime.lock = _thread.RLock()
+    for fn in fork_child_locks:
+        try:
+            fn()
+        except Exception:  # never break the child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
