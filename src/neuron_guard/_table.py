@@ -630,7 +630,7 @@ def _has_entry_points() -> bool:
             os.makedirs(os.path.dirname(cache), exist_ok=True)
             tmp = f"{cache}.{os.getpid()}"
             with open(tmp, "w", encoding="utf-8") as fh:
-                fh.writelines(f"{k}\t{v}\n" for k, v in list(known.items())[-500:])
+                fh.writelines(f"{k}\t{v}\n" for k, v in list(known.items())[-64:])
             os.replace(tmp, cache)
         except OSError:
             pass
