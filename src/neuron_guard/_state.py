@@ -48,7 +48,7 @@ class _Cell:
 class Item:
     """One guarded item at run time: its facts, counts per action, first callers."""
 
-    __slots__ = ("cells", "counts", "fast_action", "first", "info", "order", "warned")
+    __slots__ = ("cells", "counts", "fast_action", "first", "info", "last", "order", "warned")
 
     def __init__(self, info: ItemInfo) -> None:
         self.info = info
@@ -58,6 +58,9 @@ class Item:
         self.fast_action = Action.OFF
         self.warned = False
         self.order = 0
+        #: the last decision: (settings, scoped patterns, action, global_only); reused
+        #: while neither changed (calls inside one allow() scope take the slow path)
+        self.last: tuple[Any, ...] = ()
 
     def new_cell(self) -> _Cell:
         cell = _Cell()
@@ -163,7 +166,12 @@ class Runtime:
         info = it.info
         settings = self.settings
         scoped = scoped_allow.get()
-        action, global_only = decide(info, settings, scoped)
+        last = it.last
+        if last and last[0] is settings and last[1] is scoped:
+            action, global_only = last[2], last[3]
+        else:
+            action, global_only = decide(info, settings, scoped)
+            it.last = (settings, scoped, action, global_only)
         warn_now = False
         first = False
         with self.lock:
