@@ -103,6 +103,10 @@ def _audit(event: str, args: tuple[Any, ...], _events: frozenset[str] = _EVENTS)
     watch = _current
     if watch is None or not watch.active:
         return
+    if event == "os.putenv":  # every os.environ write: decide here, without another call
+        key = args[0]
+        if key not in watch.watched_bytes and key not in watch.watched:
+            return
     watch.on_audit(event, args)
 
 
