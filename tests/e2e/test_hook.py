@@ -532,3 +532,61 @@ class TestTableSources:
         assert "ok" in r.stdout
         assert "entry point vendor = vendor_tables:extra.toml" in r.stdout
         assert str(tmp_path / "proj.toml") in r.stdout
+
+
+class TestEmbeddedTableEndToEnd:
+    """A sample of the embedded Neuron table's entries, on stand-ins shaped like the SDK."""
+
+    def test_experimental_profiler_is_alpha_and_deprecated(self, run_python) -> None:
+        """torch_neuronx.experimental.profiler.profile: alpha, deprecated since SDK 2.28."""
+        r = run_python(
+            """
+            from torch_neuronx.experimental.profiler import profile
+            try:
+                profile()
+            except RuntimeError as exc:
+                print(type(exc).__name__, exc.tier, exc.name)
+                print(exc)
+            """,
+            env={"NEURON_GUARD": "strict"},
+        )
+        assert r.returncode == 0, r.stderr
+        first, message = r.stdout.strip().split("\n")
+        assert first == "PreviewError alpha torch_neuronx.experimental.profiler.profile"
+        assert "use 'torch.profiler.profile' instead" in message
+        warn = run_python(
+            "from torch_neuronx.experimental.profiler import profile\nprofile()\n",
+            env={"NEURON_GUARD": "warn"},
+        )
+        assert warn.returncode == 0, warn.stderr
+        assert "AlphaWarning" in warn.stderr
+        assert (
+            "NeuronDeprecationWarning: API 'torch_neuronx.experimental.profiler.profile' is deprecated since 2.28"
+            in warn.stderr
+        )
+
+    def test_sdk_range_decides_with_the_installed_release(self, run_python) -> None:
+        """The placement APIs were beta before SDK 2.25: with 2.25 installed they are not."""
+        from ..conftest import FIXTURES
+
+        code = """
+            import torch_neuronx
+            try:
+                with torch_neuronx.experimental.neuron_cores_context(0, 1):
+                    print("ran")
+            except RuntimeError as exc:
+                print(type(exc).__name__, exc.tier)
+            """
+        unknown = run_python(code, env={"NEURON_GUARD": "strict"})
+        assert unknown.returncode == 0, unknown.stderr
+        assert unknown.stdout.strip() == "PreviewError beta"  # release unknown: cautious
+        sdk_225 = run_python(
+            code,
+            env={
+                "NEURON_GUARD": "strict",
+                "PYTHONPATH": str(FIXTURES / "standin_dists" / "sdk-2.25.0"),
+            },
+        )
+        assert sdk_225.returncode == 0, sdk_225.stderr
+        assert sdk_225.stdout.strip() == "ran"
+        assert "deprecated since 2.25" in sdk_225.stderr
