@@ -389,7 +389,7 @@ importlib.import_module(sys.argv[1])
 from neuron_guard._hook import current
 from neuron_guard._wrap import is_guard
 h = current()
-print(len(h.guards) if h is not None else -1)
+print(len(h._done) if h is not None else -1)
 """
 
 
