@@ -31,7 +31,7 @@ from ._config import Pattern
 from ._errors import PreviewError
 from ._flags import find_flag, match_flags, normalize, split_shell
 from ._policy import ItemInfo, allowed_by
-from ._state import Item, fork_child_locks, runtime, scoped_allow
+from ._state import Item, fork_child_locks, runtime, scoped_allow, warn_at
 from ._types import Mode
 
 TYPE_CHECKING = False
@@ -537,21 +537,8 @@ class _Watch:
         if text in self.noted or runtime.settings.mode is Mode.OFF:
             return
         self.noted.add(text)
-        import warnings
-
         f, _ = _user_frame(2)
-        msg = f"neuron_guard: {text}"
-        if f is None:
-            warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        else:
-            warnings.warn_explicit(
-                msg,
-                RuntimeWarning,
-                f.f_code.co_filename,
-                f.f_lineno,
-                module=f.f_globals.get("__name__", "__main__"),
-                registry=None,
-            )
+        warn_at(f, f"neuron_guard: {text}", RuntimeWarning)
 
 
 def _when_given(fire: Callable[[], None]) -> Callable[[Any], None]:

@@ -29,7 +29,6 @@ from ._errors import PreviewError, PreviewImportError
 from ._policy import ItemInfo
 from ._state import Item, fork_child_locks, runtime
 from ._table import Entry, Table, group, load_table, removed_now, resolver
-from ._types import Kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -435,17 +434,8 @@ class Hook:
                 continue
             if id(value) in self.guards:
                 continue
-            info = ItemInfo(
-                Kind.API,
-                f"{mod_name}.{attr}",
-                entry.tier,
-                replacement=entry.replacement,
-                source=entry.source,
-                deprecated=entry.deprecated,
-                removed=entry.removed,
-                removed_now=removed_now(entry),
-            )
-            guard = guard_object(value, runtime.item(info), module_level=True)
+            it = self.item_for(entry, name=f"{mod_name}.{attr}")
+            guard = guard_object(value, it, module_level=True)
             self._add_guard(value, guard, mod_name.partition(".")[0])
             if guard is not value:
                 self._set(module, attr, value, guard)

@@ -97,6 +97,28 @@ def _skip_prefixes() -> tuple[str, ...]:
     return tuple(out)
 
 
+def warn_at(frame: Any, msg: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to ``frame`` (the user's line), through the filters.
+
+    No registry: warn-once is ours (the registry is reset by ``catch_warnings()`` and
+    pytest). No ``module_globals``: a loader that cannot give source (``python -c``)
+    would make the call fail.
+    """
+    import warnings
+
+    if frame is None:
+        warnings.warn(msg, category, stacklevel=3)
+        return
+    warnings.warn_explicit(
+        msg,
+        category,
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        module=frame.f_globals.get("__name__", "__main__"),
+        registry=None,
+    )
+
+
 def caller_frame(depth: int = 2) -> Any:
     """The first frame outside neuron_guard, wrapt and importlib, starting ``depth`` up."""
     try:
@@ -214,29 +236,14 @@ class Runtime:
                 self._warn(it, Action.DEPRECATED, frame)
 
     def _warn(self, it: Item, action: str, frame: Any) -> None:
-        import warnings
 
         info = it.info
         if action == Action.WARN:
             category: type[Warning] = AlphaWarning if info.tier == "alpha" else BetaWarning
         else:
             category = NeuronDeprecationWarning
-        msg = message(info, action)
         try:
-            if frame is None:
-                warnings.warn(msg, category, stacklevel=2)
-            else:
-                # no registry: warn-once is ours (the registry is reset by
-                # catch_warnings() and pytest); no module_globals: a loader that cannot
-                # give source (``python -c``) would fail the call
-                warnings.warn_explicit(
-                    msg,
-                    category,
-                    frame.f_code.co_filename,
-                    frame.f_lineno,
-                    module=frame.f_globals.get("__name__", "__main__"),
-                    registry=None,
-                )
+            warn_at(frame, message(info, action), category)
         except BaseException as exc:
             # a filter turned the warning into an error: the next use must raise again
             with self.lock:
