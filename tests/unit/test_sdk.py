@@ -10,8 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from neuron_guard import _sdk
 from neuron_guard._sdk import SdkRelease, infer_sdk_release, sdk_releases
@@ -203,21 +202,22 @@ class TestNothingOrUnknown:
 class TestInstalled:
     """Reading the environment through importlib.metadata."""
 
-    def test_reads_installed_versions(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Installed distributions are looked up by their manifest names."""
-        import importlib.metadata as metadata
+    def test_reads_installed_versions(self, run_python: Any) -> None:
+        """Installed distributions (real .dist-info metadata) are looked up by manifest names."""
+        from ..conftest import FIXTURES
 
-        fake = {"torch-neuronx": "2.7.0.2.9.9357", "neuronx-cc": "2.20.9961.0"}
-
-        def version(name: str) -> str:
-            if name in fake:
-                return fake[name]
-            raise metadata.PackageNotFoundError(name)
-
-        monkeypatch.setattr(metadata, "version", version)
-        release = _sdk.installed_sdk_release.__wrapped__()
-        assert release.version == "2.25.0"
-        assert release.exact is True
+        r = run_python(
+            """
+            from neuron_guard._sdk import installed_sdk_release
+            release = installed_sdk_release()
+            print(release.version, release.exact, sorted(release.packages))
+            """,
+            env={"PYTHONPATH": str(FIXTURES / "standin_dists" / "sdk-2.25.0")},
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[0] == (
+            "2.25.0 True ['neuronx-cc', 'neuronx-distributed-inference', 'torch-neuronx']"
+        )
 
     def test_cached(self) -> None:
         """The environment is read once per process."""
