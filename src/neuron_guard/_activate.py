@@ -363,7 +363,7 @@ def _is_own_cli() -> bool:
     Matches the program's base name, not a substring of a path, so that
     ``python ~/neuron-guard-demo/train.py`` is still guarded.
     """
-    argv = [str(a) for a in (getattr(sys, "orig_argv", None) or sys.argv)[:4]]
+    argv = [str(a) for a in (getattr(sys, "orig_argv", None) or _process_argv())[:4]]
     for i, arg in enumerate(argv):
         base = os.path.basename(arg).lower()
         if base in ("neuron-guard", "neuron-guard.exe", "neuron-guard-script.py"):
@@ -371,6 +371,20 @@ def _is_own_cli() -> bool:
         if arg == "-mneuron_guard" or (arg == "-m" and argv[i + 1 : i + 2] == ["neuron_guard"]):
             return True
     return False
+
+
+def _process_argv() -> list[str]:
+    """The interpreter's own command line before 3.10 (no ``sys.orig_argv``).
+
+    While ``site`` runs, ``sys.argv`` of ``python -m neuron_guard`` is ``['-m', ...]``:
+    the module name is only in the process's command line.
+    """
+    try:
+        with open("/proc/self/cmdline", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return list(sys.argv)
+    return [os.fsdecode(a) for a in raw.split(b"\0") if a] or list(sys.argv)
 
 
 def _die(exc: BaseException, code: int) -> None:
