@@ -88,7 +88,8 @@ def _tier_of(entries: list[Entry]) -> Entry | None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from ._scan import WRITERS, build_index, scan_paths
+    from ._scan import build_index, scan_paths
+    from ._scan_output import WRITERS
 
     settings = _settings()
     table = _table(settings)
