@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from ._config import Settings
     from ._table import Entry, Table
@@ -288,50 +288,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- env ------------------------------------------------------------------------------------
 
 
-def _environment_uses(
-    table: Table, environ: dict[str, str]
-) -> Iterator[tuple[Entry, str, str | None]]:
-    """``(entry, what, trigger)`` for each table item the environment switches on."""
-    from ._flags import match_flags, split_shell
-    from ._table import group, pick
-
-    fired: list[tuple[Entry, str]] = []
-    for key, entries in group(table.of_kind("env")).items():
-        value = environ.get(key[1])
-        if value is None:
-            continue
-        e = pick(entries)
-        if e is not None and (e.values is None or value in e.values):
-            fired.append((e, f"{e.name}={value}"))
-    carriers: dict[str, list[Entry]] = {}
-    for e in table.of_kind("flag"):
-        for c in e.carriers:
-            if c.startswith("env:"):
-                carriers.setdefault(c[4:], []).append(e)
-    for var, entries in sorted(carriers.items()):
-        value = environ.get(var)
-        if not value:
-            continue
-        tokens = split_shell(value)[0]
-        by_key = group(entries)
-        live = [x for x in (pick(v) for v in by_key.values()) if x is not None]
-        for e, fval in match_flags(tokens, live):
-            shown = e.name if fval is None else f"{e.name}={fval}"
-            fired.append((e, f"{shown} in {var}"))
-    for e, what in fired:
-        yield e, what, None
-    ids = {f"{e.kind}:{e.name}" for e, _ in fired} | {f"env:{var}" for var in environ}
-    for kind in ("feature", "model"):
-        for entries in group(table.of_kind(kind)).values():
-            f = pick(entries)
-            if f is None:
-                continue
-            hit = next((t for t in f.triggers if t in ids), None)
-            if hit is not None:
-                yield f, f.name, hit
-
-
 def cmd_env(args: argparse.Namespace) -> int:
+    from ._environ import environment_findings
     from ._policy import ItemInfo, allowed_by
     from ._state import runtime
 
@@ -340,7 +298,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     bad = 0
     shown = 0
     allowed_features = set()
-    uses = list(_environment_uses(table, dict(os.environ)))
+    uses = environment_findings(table, settings, dict(os.environ))
     for e, _what, _trigger in uses:
         if str(e.kind) in ("feature", "model"):
             info = ItemInfo(e.kind, e.name, e.tier)

@@ -36,13 +36,14 @@ from ._types import Mode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from typing import Any, Callable
 
     from ._config import Settings
     from ._hook import Hook
-    from ._table import Entry
+    from ._table import Entry, Table
 
-__all__ = ["install", "uninstall"]
+__all__ = ["environment_findings", "install", "uninstall"]
 
 #: The audit events the hook looks at; every other event costs one set look-up.
 _EVENTS = frozenset(
@@ -197,12 +198,11 @@ class _Watch:
         carriers = table.carriers()
         triggers = table.triggers()
         self.env_names = env_names
-        self.env_carriers = {c[4:] for c in carriers if c.startswith("env:")}
+        self.env_carriers = _env_carriers(carriers, triggers)
         self.programs = {c[4:] for c in carriers if c.startswith("cli:")}
-        self.flag_triggers = sorted(t[5:] for t in triggers if t.startswith("flag:"))
+        self.flag_triggers = _flag_triggers(triggers)
         if self.flag_triggers:
             # a flag that switches a feature on counts in the usual carriers too
-            self.env_carriers.add("NEURON_CC_FLAGS")
             self.programs.add("neuronx-cc")
         self.env_triggers = {t[4:] for t in triggers if t.startswith("env:")}
         self.watched = frozenset(env_names | self.env_carriers | self.env_triggers)
@@ -381,11 +381,7 @@ class _Watch:
     def check_env(self, name: str, value: str) -> None:
         """``name`` is set to ``value`` (at start-up, at a package import, or being written)."""
         notes: list[str] = []
-        entry = self.pick(("env", name, "")) if name in self.env_names else None
-        if entry is not None and not _matters(entry):
-            entry = None
-        if entry is not None and entry.values is not None and value not in entry.values:
-            entry = None
+        entry = _env_entry(self.pick(("env", name, "")), value) if name in self.env_names else None
         if value == "" and (entry is not None or name in self.env_triggers):
             note = f"{name} is set to an empty string, which still counts as set"
             self.note(note)
@@ -408,17 +404,13 @@ class _Watch:
             notes.append(note)
         if not tokens:
             return
-        for spec in self.flag_triggers:
-            flag, eq, want = spec.partition("=")
-            present, value = find_flag(tokens, (flag,))
-            if present and (not eq or value == want):
-                self.fire_trigger("flag:" + normalize(spec), notes)
+        for trigger in _flag_triggers_in(tokens, self.flag_triggers):
+            self.fire_trigger(trigger, notes)
         entries = self.carrier_entries(carrier)
         if not entries:
             return
-        for entry, _value in match_flags(tokens, entries):
-            if self.pick(entry.key) is entry and _matters(entry):
-                self.fire(self.hook.item_for(entry), f"flag:{normalize(entry.name)}", notes)
+        for entry, _value in _flags_in(tokens, entries, self.pick):
+            self.fire(self.hook.item_for(entry), f"flag:{normalize(entry.name)}", notes)
 
     def fire(self, it: Item, trigger: str, notes: list[str]) -> None:
         """One use of ``it``; allowed when a feature or model it switches on is allowed."""
@@ -476,13 +468,7 @@ class _Watch:
     def by_trigger(self) -> dict[str, list[Entry]]:
         with self.lock:
             if self._by_trigger is None:
-                out: dict[str, list[Entry]] = {}
-                for kind in ("feature", "model"):
-                    for e in self.table.of_kind(kind):
-                        for t in e.triggers:
-                            key = "flag:" + normalize(t[5:]) if t.startswith("flag:") else t
-                            out.setdefault(key, []).append(e)
-                self._by_trigger = out
+                self._by_trigger = _by_trigger(self.table)
             return self._by_trigger
 
     def feature_item(self, kind: str, name: str, group: list[Entry], trigger: str) -> Item | None:
@@ -492,17 +478,10 @@ class _Watch:
         with self.lock:
             if key in self._fired:
                 return self._fired[key]
-        from ._table import holds
-
-        live = [e for e in group if holds(e)]
-        note = None
-        if kind == "model":
-            live, note = _by_workload(live, workload)
+        entry, note = _feature_entry(kind, group, workload)
         it = None
-        if live:
-            entry = min(live, key=lambda e: e.tier.rank)
-            if _matters(entry):
-                it = self.hook.item_for(entry, name, trigger=trigger, workload_note=note)
+        if entry is not None:
+            it = self.hook.item_for(entry, name, trigger=trigger, workload_note=note)
         with self.lock:
             self._fired[key] = it  # type: ignore[assignment]
         return it
@@ -570,3 +549,143 @@ def _by_workload(live: list[Entry], workload: str | None) -> tuple[list[Entry], 
         "(or workload = ... in [tool.neuron_guard])"
     )
     return live, note
+
+
+# -- the matching, shared by the watch and ``neuron-guard env`` ----------------------------
+
+
+def _env_carriers(carriers: Iterable[str], triggers: Iterable[str]) -> set[str]:
+    """The variables whose values are read for flags (``NEURON_CC_FLAGS`` for flag triggers)."""
+    out = {c[4:] for c in carriers if c.startswith("env:")}
+    if any(t.startswith("flag:") for t in triggers):
+        out.add("NEURON_CC_FLAGS")
+    return out
+
+
+def _flag_triggers(triggers: Iterable[str]) -> list[str]:
+    """The ``flag:`` triggers as ``FLAG`` or ``FLAG=VALUE`` specs."""
+    return sorted(t[5:] for t in triggers if t.startswith("flag:"))
+
+
+def _env_entry(entry: Entry | None, value: str) -> Entry | None:
+    """``entry`` of an env var set to ``value`` when that is an event (a listed value, if any)."""
+    if entry is None or not _matters(entry):
+        return None
+    if entry.values is not None and value not in entry.values:
+        return None
+    return entry
+
+
+def _flag_triggers_in(tokens: list[str], specs: Iterable[str]) -> list[str]:
+    """The triggers (``flag:SPEC``, normalized) among ``specs`` that ``tokens`` hold."""
+    out = []
+    for spec in specs:
+        flag, eq, want = spec.partition("=")
+        present, value = find_flag(tokens, (flag,))
+        if present and (not eq or value == want):
+            out.append("flag:" + normalize(spec))
+    return out
+
+
+def _flags_in(
+    tokens: list[str], entries: list[Entry], pick: Callable[[tuple[str, ...]], Entry | None]
+) -> list[tuple[Entry, str | None]]:
+    """The flag entries (of ``entries``, as ``pick`` resolves them) that ``tokens`` use."""
+    return [
+        (e, value) for e, value in match_flags(tokens, entries) if pick(e.key) is e and _matters(e)
+    ]
+
+
+def _by_trigger(table: Table) -> dict[str, list[Entry]]:
+    """Feature and model entries by trigger (flag triggers normalized)."""
+    out: dict[str, list[Entry]] = {}
+    for kind in ("feature", "model"):
+        for e in table.of_kind(kind):
+            for t in e.triggers:
+                key = "flag:" + normalize(t[5:]) if t.startswith("flag:") else t
+                out.setdefault(key, []).append(e)
+    return out
+
+
+def _feature_entry(
+    kind: str, group: list[Entry], workload: str | None
+) -> tuple[Entry | None, str | None]:
+    """The entry of a feature or model (``group``: its entries) that a trigger switches on,
+    when that is an event, and a note on the workload."""
+    from ._table import holds
+
+    live = [e for e in group if holds(e)]
+    note = None
+    if kind == "model":
+        live, note = _by_workload(live, workload)
+    if not live:
+        return None, note
+    entry = min(live, key=lambda e: e.tier.rank)
+    return (entry if _matters(entry) else None), note
+
+
+def environment_findings(
+    table: Table, settings: Settings, environ: Mapping[str, str]
+) -> list[tuple[Entry, str, str | None]]:
+    """``(entry, what, trigger)`` for each item that ``environ`` switches on.
+
+    The start-up check's view of an environment, as a pure function: ``env`` entries of
+    the variables set (to one of their ``values``, if listed), ``flag`` entries in the
+    ``env:`` carriers, then the features and model classes (for ``settings.workload``)
+    that ``env:`` and ``flag:`` triggers switch on, also through one another. ``what``
+    names the use (``VAR=VALUE``, ``FLAG in VAR``, a feature's name); ``trigger`` is the
+    trigger of a feature or model, None otherwise. Only uses that are events (preview,
+    deprecated or removed items) are listed.
+    """
+    from ._table import group, pick
+
+    groups = group(table.entries)
+
+    def picked(key: tuple[str, ...]) -> Entry | None:
+        entries = groups.get(key)
+        return pick(entries) if entries else None
+
+    env_names = table.names("env")
+    carriers = _env_carriers(table.carriers(), table.triggers())
+    flag_triggers = _flag_triggers(table.triggers())
+    flags = table.of_kind("flag")
+    direct: list[tuple[Entry, str, str | None]] = []
+    in_carriers: list[tuple[Entry, str, str | None]] = []
+    triggers: list[str] = []
+    for name in sorted(environ):
+        value = environ[name]
+        entry = _env_entry(picked(("env", name, "")), value) if name in env_names else None
+        if entry is not None:
+            direct.append((entry, f"{name}={value}", None))
+        triggers.append(f"env:{name}")
+        if name not in carriers:
+            continue
+        tokens = split_shell(value)[0]
+        if not tokens:
+            continue
+        triggers.extend(_flag_triggers_in(tokens, flag_triggers))
+        entries = [e for e in flags if f"env:{name}" in e.carriers]
+        for e, fval in _flags_in(tokens, entries, picked):
+            shown = e.name if fval is None else f"{e.name}={fval}"
+            in_carriers.append((e, f"{shown} in {name}", None))
+    by_trigger = _by_trigger(table)
+    switched: list[tuple[Entry, str, str | None]] = []
+    done: set[str] = set()
+    seen: set[str] = set()
+    while triggers:
+        trigger = triggers.pop(0)
+        if trigger in seen:
+            continue
+        seen.add(trigger)
+        names: dict[tuple[str, str], list[Entry]] = {}
+        for e in by_trigger.get(trigger, ()):
+            names.setdefault((str(e.kind), e.name), []).append(e)
+        for (kind, name), entries in names.items():
+            own = f"{kind}:{name}"
+            entry, _note = _feature_entry(kind, entries, settings.workload)
+            if entry is None or own in done:
+                continue
+            done.add(own)
+            switched.append((entry, name, trigger))
+            triggers.append(own)
+    return direct + in_carriers + switched
