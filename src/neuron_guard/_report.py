@@ -93,10 +93,14 @@ class _Writer:
             "neuron_guard": __version__,
         }
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], *, wait: bool = True) -> None:
+        """Append one record and flush. ``wait=False`` (a signal handler, which may have
+        interrupted this very method on the same thread) gives up if the lock is taken."""
         import json
 
-        with self.lock:
+        if not self.lock.acquire(wait):
+            return
+        try:
             if not self.active:
                 return
             if self.stream is None:
@@ -106,6 +110,8 @@ class _Writer:
                 self.stream.write(json.dumps(self._header()) + "\n")
             self.stream.write(json.dumps(record) + "\n")
             self.stream.flush()
+        finally:
+            self.lock.release()
 
     def on_first_use(self, it: Item, action: str, file: str | None, line: int | None) -> None:
         info = it.info
@@ -123,7 +129,7 @@ class _Writer:
             }
         )
 
-    def flush_counts(self) -> None:
+    def flush_counts(self, *, wait: bool = True) -> None:
         """Write this process's cumulative counts (nothing when it used nothing)."""
         from ._state import runtime
 
@@ -149,7 +155,7 @@ class _Writer:
             for e in events
         ]
         try:
-            self.write({"type": "counts", "pid": os.getpid(), "items": items})
+            self.write({"type": "counts", "pid": os.getpid(), "items": items}, wait=wait)
             self.flushed_counts = True
         except Exception as exc:  # at exit: one line, no traceback
             _say(f"cannot write the report: {exc}")
@@ -230,7 +236,8 @@ def _flush_on_sigterm(writer: _Writer) -> None:
 
     def on_sigterm(signum: int, frame: Any) -> None:
         try:
-            writer.flush_counts()
+            # never wait: the signal may have interrupted a write holding the lock
+            writer.flush_counts(wait=False)
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
