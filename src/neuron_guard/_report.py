@@ -9,9 +9,11 @@ report directory, named so that no two processes collide: host, pid, ``RANK``,
   flushed at once, so a process killed by a signal or ending in ``os._exit`` (the fork
   children of :mod:`multiprocessing` do) loses no item, only later counts;
 * ``{"type": "counts", "items": [...]}``: cumulative counts, written at normal exit
-  (:mod:`atexit`), at :mod:`multiprocessing` worker exit, and when a multiprocessing
-  worker is terminated (``Pool.terminate()``, which ``with Pool() as p:`` calls). The
-  last one of a file wins.
+  (:mod:`atexit`) and at :mod:`multiprocessing` worker exit. The last one of a file
+  wins. A worker killed by ``Pool.terminate()`` (which ``with Pool() as p:`` calls)
+  keeps its first uses but not its later counts: catching SIGTERM in Python would let a
+  worker blocked in a lock miss the signal and hang the pool (the handler runs only when
+  the blocking call returns), so the default disposition is left alone.
 
 A forked child starts a file of its own and counts only its own uses.
 
@@ -93,14 +95,11 @@ class _Writer:
             "neuron_guard": __version__,
         }
 
-    def write(self, record: dict[str, Any], *, wait: bool = True) -> None:
-        """Append one record and flush. ``wait=False`` (a signal handler, which may have
-        interrupted this very method on the same thread) gives up if the lock is taken."""
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record and flush it."""
         import json
 
-        if not self.lock.acquire(wait):
-            return
-        try:
+        with self.lock:
             if not self.active:
                 return
             if self.stream is None:
@@ -110,8 +109,6 @@ class _Writer:
                 self.stream.write(json.dumps(self._header()) + "\n")
             self.stream.write(json.dumps(record) + "\n")
             self.stream.flush()
-        finally:
-            self.lock.release()
 
     def on_first_use(self, it: Item, action: str, file: str | None, line: int | None) -> None:
         info = it.info
@@ -129,7 +126,7 @@ class _Writer:
             }
         )
 
-    def flush_counts(self, *, wait: bool = True) -> None:
+    def flush_counts(self) -> None:
         """Write this process's cumulative counts (nothing when it used nothing)."""
         from ._state import runtime
 
@@ -155,7 +152,7 @@ class _Writer:
             for e in events
         ]
         try:
-            self.write({"type": "counts", "pid": os.getpid(), "items": items}, wait=wait)
+            self.write({"type": "counts", "pid": os.getpid(), "items": items})
             self.flushed_counts = True
         except Exception as exc:  # at exit: one line, no traceback
             _say(f"cannot write the report: {exc}")
@@ -185,7 +182,6 @@ class _Writer:
         mp_util = sys.modules.get("multiprocessing.util")
         if mp_util is not None:
             mp_util.Finalize(None, self.flush_counts, exitpriority=100)
-        _flush_on_sigterm(self)
 
     def close(self) -> None:
         with self.lock:
@@ -217,42 +213,6 @@ def _forget_inherited_uses() -> None:
         it.order = 0
 
 
-def _flush_on_sigterm(writer: _Writer) -> None:
-    """Flush counts when a multiprocessing worker is terminated, then die of SIGTERM as before.
-
-    Only when the process has the default SIGTERM disposition (a user's handler is kept)
-    and only on the main thread (``signal.signal`` requires it).
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-    except (AttributeError, ValueError):  # no SIGTERM on this platform
-        return
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        try:
-            # never wait: the signal may have interrupted a write holding the lock
-            writer.flush_counts(wait=False)
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except (ValueError, OSError):
-        pass
-
-
-def _is_mp_spawn_child() -> bool:
-    argv = getattr(sys, "orig_argv", None) or sys.argv
-    return "--multiprocessing-fork" in argv
-
-
 def install(settings: Settings) -> Callable[[], None] | None:
     """Start writing this process's report to ``settings.report``; returns the undo function."""
     import atexit
@@ -270,8 +230,6 @@ def install(settings: Settings) -> Callable[[], None] | None:
     atexit.register(writer.flush_counts)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=writer.after_fork_in_child)
-    if _is_mp_spawn_child():
-        _flush_on_sigterm(writer)
 
     def undo() -> None:
         if writer.on_first_use in runtime.listeners:
