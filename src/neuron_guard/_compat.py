@@ -6,7 +6,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any
 
 __all__ = ["distribution_version", "entry_points", "load_toml"]
 
@@ -48,7 +48,3 @@ def distribution_version(name: str) -> str | None:
 def entry_points(group: str) -> list[Any]:
     """Entry points of ``group`` (the 3.10+ selection API on every version)."""
     return list(_metadata().entry_points(group=group))
-
-
-def packages_distributions() -> Callable[[], Any]:
-    return _metadata().packages_distributions  # type: ignore[no-any-return]

@@ -12,18 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
-__all__ = ["ENV_VARS", "Pattern", "Settings", "find_pyproject", "parse_patterns", "resolve"]
-
-#: Every variable neuron_guard reads, with what it does (shown by ``neuron-guard doctor``).
-ENV_VARS = {
-    "NEURON_GUARD": "mode: off, warn or strict (unset: warn on import, nothing from the .pth file)",
-    "NEURON_GUARD_ALLOW": "comma-separated allow patterns",
-    "NEURON_GUARD_DEDUPE": "off: warn on every use instead of once per item",
-    "NEURON_GUARD_LOCK": "1: configure() and allow() can no longer widen the mode or allow list",
-    "NEURON_GUARD_TABLES": "extra tier tables, joined by os.pathsep",
-    "NEURON_GUARD_REPORT": "directory that gets one JSON Lines report per process",
-    "NEURON_GUARD_WORKLOAD": "training or inference: which tier of a model class applies",
-}
+__all__ = ["Pattern", "Settings", "find_pyproject", "parse_patterns", "resolve"]
 
 _KIND_NAMES = tuple(k.value for k in Kind.members())
 _TRUE = {"1", "true", "yes", "on"}

@@ -81,8 +81,6 @@ class Hook:
         self.arg_inspectors: dict[str, list[tuple[str, Callable[[Any], None]]]] = {}
         #: called with a module's name right before its body runs (env re-checks, triggers)
         self.module_listeners: list[Callable[[str], None]] = []
-        #: modules whose import the listeners want to see (beyond top-level packages)
-        self.listen_modules: set[str] = set()
         self.built = False
         #: top-level modules we watch (from the table's index: nothing is built yet)
         self.tops: set[str] = set(table.tops())
@@ -129,7 +127,7 @@ class Hook:
         }
         self.tops |= self.api_tops | {m.partition(".")[0] for m in self.packages}
         self._package_resolvers = {m: resolver(es) for m, es in self.packages.items()}
-        self._wrap_modules |= set(self.packages) | self.listen_modules
+        self._wrap_modules |= set(self.packages)
 
     def _index_target(self, t: _Target) -> None:
         parts = t.name.split(".")
@@ -163,7 +161,6 @@ class Hook:
 
     def listen_to(self, module: str) -> None:
         """Have the module listeners see ``module``'s import (a ``package:`` trigger)."""
-        self.listen_modules.add(module)
         self._wrap_modules.add(module)
         self.tops.add(module.partition(".")[0])
 
@@ -521,11 +518,7 @@ class _GuardedLoader:
 def _argument_firer(it: Item, entry: Entry, func: Any, arg: str) -> Callable[[Any], None]:
     default = _default_of(func, arg)
     values = entry.values
-    from ._state import _Cell
-
-    cell = _Cell()
-    with runtime.lock:
-        it.cells.append(cell)
+    cell = it.new_cell()
     use = runtime.use
 
     def fire(value: Any) -> None:

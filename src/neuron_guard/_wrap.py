@@ -310,11 +310,7 @@ def _opaque_guard(obj: Any, it: Item) -> Any:
     """C-implemented callables and callable objects: wrapt keeps them transparent."""
     import wrapt
 
-    from ._state import _Cell
-
-    cell = _Cell()
-    with runtime.lock:
-        it.cells.append(cell)
+    cell = it.new_cell()
     use = runtime.use
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
